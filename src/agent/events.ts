@@ -1,0 +1,24 @@
+import type { ChatMessage, ToolCall, Usage } from '../model/types.js';
+
+export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter';
+
+/**
+ * What one agent run produces, in order. The JSON answer is a fold over these and the SSE stream
+ * writes them out, so the two transports cannot disagree. Failures are thrown, not yielded: the
+ * transport turns the one thrown error into its single terminal `error`.
+ */
+export type AgentEvent =
+  | { type: 'content'; content: string }
+  | { type: 'reasoning'; content: string }
+  | { type: 'tool_call'; id: string; name: string; arguments: string }
+  | { type: 'tool_result'; id: string; name: string; result: string }
+  | { type: 'done'; stopReason: StopReason; usage: Usage; messages: ChatMessage[]; toolCalls: ToolCall[] };
+
+export const emptyUsage = (): Usage => ({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
+
+export function addUsage(total: Usage, more: Usage | null): void {
+  if (more === null) return;
+  total.prompt_tokens += more.prompt_tokens;
+  total.completion_tokens += more.completion_tokens;
+  total.total_tokens += more.total_tokens;
+}

@@ -1,0 +1,92 @@
+import type { AssistantMessage, ChatMessage, ModelClient, ToolCall } from '../model/types.js';
+import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
+import { addUsage, emptyUsage, type AgentEvent, type StopReason } from './events.js';
+import { runToolCalls } from './run-tools.js';
+
+export interface AgentRunInput {
+  /** Everything the model sees first: system prompt, earlier turns, the new user message. */
+  context: readonly ChatMessage[];
+  model: string;
+  temperature?: number;
+  maxTokens?: number;
+  tools: ToolSelection;
+  /** Ask the provider for token deltas (SSE clients) or for whole answers (JSON clients). */
+  stream: boolean;
+  signal: AbortSignal;
+}
+
+export interface AgentDeps {
+  model: ModelClient;
+  tools: ToolRegistry;
+  maxSteps: number;
+}
+
+/**
+ * The agent loop: call the model; if it asks for tools, run them and call it again; stop on an
+ * answer without tool calls or after `maxSteps` model calls. Retries live inside one model call,
+ * never here, so a tool that ran is never run again.
+ */
+export async function* runAgent(input: AgentRunInput, deps: AgentDeps): AsyncGenerator<AgentEvent> {
+  const transcript: ChatMessage[] = [...input.context];
+  const added: ChatMessage[] = [];
+  const toolCalls: ToolCall[] = [];
+  const usage = emptyUsage();
+
+  for (let step = 1; ; step++) {
+    input.signal.throwIfAborted();
+    let answer: AssistantMessage | undefined;
+    let finishReason = 'stop';
+    for await (const delta of deps.model.call({
+      model: input.model,
+      messages: transcript,
+      tools: input.tools.specs,
+      temperature: input.temperature,
+      maxTokens: input.maxTokens,
+      stream: input.stream,
+      signal: input.signal,
+    })) {
+      if (delta.type === 'content') yield { type: 'content', content: delta.text };
+      else if (delta.type === 'reasoning') yield { type: 'reasoning', content: delta.text };
+      else {
+        answer = delta.message;
+        finishReason = delta.finishReason;
+        addUsage(usage, delta.usage);
+      }
+    }
+    if (answer === undefined) throw new Error('model call ended without an answer');
+
+    const calls = answer.tool_calls ?? [];
+    if (calls.length === 0) {
+      added.push(answer);
+      yield { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added, toolCalls };
+      return;
+    }
+    if (step >= deps.maxSteps) {
+      // Out of steps: keep what the model said, drop the calls we will not run, so the stored
+      // history never holds a tool call without its result.
+      if (answer.content) added.push({ role: 'assistant', content: answer.content });
+      yield { type: 'done', stopReason: 'max_steps', usage, messages: added, toolCalls };
+      return;
+    }
+
+    transcript.push(answer);
+    added.push(answer);
+    for (const call of calls) {
+      toolCalls.push(call);
+      yield { type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments };
+    }
+    const results = await runToolCalls(calls, deps.tools, input.tools.allowed, input.signal);
+    input.signal.throwIfAborted();
+    for (const result of results) {
+      transcript.push(result);
+      added.push(result);
+      yield { type: 'tool_result', id: result.tool_call_id, name: result.name ?? '', result: result.content };
+    }
+  }
+}
+
+function stopReasonOf(finishReason: string): StopReason {
+  if (finishReason === 'length') return 'length';
+  if (finishReason === 'content_filter') return 'content_filter';
+  return 'stop';
+}

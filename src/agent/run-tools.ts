@@ -1,0 +1,13 @@
+import type { ToolCall, ToolMessage } from '../model/types.js';
+import type { ToolRegistry } from '../tools/registry.js';
+
+/** Runs one model message's tool calls at once; results come back in call order, as the provider expects. */
+export async function runToolCalls(
+  calls: readonly ToolCall[],
+  registry: ToolRegistry,
+  allowed: ReadonlySet<string>,
+  signal: AbortSignal,
+): Promise<ToolMessage[]> {
+  const results = await Promise.all(calls.map((call) => registry.execute(call, allowed, signal)));
+  return calls.map((call, index) => ({ role: 'tool', tool_call_id: call.id, name: call.function.name, content: results[index]! }));
+}

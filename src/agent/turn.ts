@@ -1,0 +1,52 @@
+import type { ChatMessage, Usage } from '../model/types.js';
+import type { Principal } from '../principal.js';
+import type { StopReason } from './events.js';
+
+export interface TurnResult {
+  /** The messages this turn added after the context: assistant answers, tool calls and results. */
+  messages: ChatMessage[];
+  usage: Usage;
+  stopReason: StopReason;
+}
+
+/**
+ * Where a run's conversation comes from and goes to. Client-side mode: the request carries the
+ * history and nothing is kept. Server-side mode (sessions): the history is loaded, the session is
+ * held for the run, and `commit` appends the new messages atomically before the client hears `done`.
+ */
+export interface Turn {
+  sessionId: string | null;
+  context: ChatMessage[];
+  /** The session's model, used when the request names none. */
+  model?: string;
+  /** True when someone can read the result later (a session), so a client that leaves does not stop the run. */
+  continueOnDisconnect: boolean;
+  commit(result: TurnResult): Promise<void>;
+  /** Always called once, after commit or after a failure (which persists nothing). */
+  release(): Promise<void>;
+}
+
+export function clientSideTurn(context: ChatMessage[]): Turn {
+  return {
+    sessionId: null,
+    context,
+    continueOnDisconnect: false,
+    async commit() {},
+    async release() {},
+  };
+}
+
+/** A server-side turn request: the new user text and what the session keeps beside its history. */
+export interface SessionTurnRequest {
+  principal: Principal;
+  sessionId?: string;
+  message: string;
+  systemPrompt?: string;
+  model?: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** Implemented by the sessions module: finds or creates the session, checks access, holds it for the run. */
+export interface SessionTurns {
+  begin(request: SessionTurnRequest): Promise<Turn>;
+}

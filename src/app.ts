@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { RunTracker, type SessionTurns } from './agent/index.js';
+import type { Config } from './config.js';
+import { ChassisError } from './errors.js';
+import { registerAgentRoutes } from './http/agent-routes.js';
+import { errorBody, registerErrorHandling } from './http/error-handler.js';
+import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
+import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
+import { registerSecurityHeaders } from './http/security-headers.js';
+import { createOpenAIModelClient, type ModelClient } from './model/index.js';
+import { builtinTools, ToolRegistry, type Tool } from './tools/index.js';
+
+const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+/** What a test or an embedding product may swap in; everything else comes from config. */
+export interface AppOverrides {
+  model?: ModelClient;
+  /** Extra local tools, registered after the built-ins. */
+  tools?: Tool[];
+  logger?: FastifyServerOptions['logger'];
+}
+
+export interface Chassis {
+  config: Config;
+  tools: ToolRegistry;
+  runs: RunTracker;
+  /** Stop taking work, let runs finish within the grace period, abort the rest, close everything. */
+  shutdown(graceSeconds?: number): Promise<void>;
+  readonly closing: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    chassis: Chassis;
+  }
+}
+
+function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+  return {
+    level: config.logLevel,
+    redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'password', 'token', '*.password', '*.token'], censor: '[redacted]' },
+  };
+}
+
+/**
+ * The composition root, in the order data flows: config → stores → services → routes → errors.
+ * Server and tests both call this; nothing lives in module-level state.
+ */
+export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: overrides.logger ?? loggerOptions(config),
+    // One line per request, written by our onResponse hook (with identity and route), not Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => randomUUID(),
+    bodyLimit: config.bodyLimitBytes,
+    // Trust only the proxy in front of us (hop 0): the client IP is the last X-Forwarded-For entry it added.
+    trustProxy: config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+  });
+
+  // Stores and services
+  const healthChecks: HealthCheck[] = [];
+  const model = overrides.model ?? createOpenAIModelClient(config);
+  const tools = new ToolRegistry(config.toolTimeoutSeconds);
+  for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
+  const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
+  let bearerVerifier: BearerVerifier | undefined;
+  const sessions: SessionTurns | undefined = undefined;
+  const identity = createIdentityResolver(config, () => bearerVerifier);
+
+  let closing = false;
+  const chassis: Chassis = {
+    config,
+    tools,
+    runs,
+    get closing() {
+      return closing;
+    },
+    async shutdown(graceSeconds = config.shutdownGraceSeconds) {
+      if (closing) return;
+      closing = true;
+      const drained = runs.drain();
+      const grace = new Promise<'late'>((resolve) => setTimeout(resolve, graceSeconds * 1000, 'late').unref());
+      if ((await Promise.race([drained, grace])) === 'late') {
+        runs.abortAll(new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; the run was stopped'));
+        await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+      }
+      await app.close();
+    },
+  };
+  app.decorate('chassis', chassis);
+  app.addHook('onClose', async () => {
+    await model.close();
+  });
+
+  // Cross-cutting HTTP behaviour
+  registerErrorHandling(app);
+  registerSecurityHeaders(app);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (closing && request.url !== '/health' && request.url !== '/api/v1/health') {
+      const error = new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
+      return reply.code(503).headers(error.headers).send(errorBody(error));
+    }
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info({ method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+  await app.register(cors, {
+    origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+    credentials: false,
+    methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['Authorization', 'X-API-Key', 'X-User-ID', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID'],
+    exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'Retry-After'],
+    maxAge: 600,
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Agent Chassis', version: VERSION, description: 'A ready backend for LLM agents' },
+      components: {
+        securitySchemes: {
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        },
+      },
+      security: [{ apiKey: [] }, { bearer: [] }, {}],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  // Routes
+  registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
+  registerAgentRoutes(app, { config, model, tools, runs, identity, sessions });
+
+  return app;
+}

@@ -1,0 +1,134 @@
+import { existsSync } from 'node:fs';
+
+/**
+ * The only reader of process.env. Every setting is declared once here with its default and
+ * bounds; a bad value stops the start with a message naming the variable (never its value).
+ */
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function str(env: Env, name: string, fallback: string): string {
+  const raw = env[name];
+  return raw === undefined || raw === '' ? fallback : raw;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw;
+}
+
+function num(env: Env, name: string, fallback: number, min: number, max: number, integer = true): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw.trim());
+  if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+    throw new ConfigError(`${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}`);
+  }
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new ConfigError(`${name} must be true or false`);
+}
+
+function list(env: Env, name: string, fallback: string): string[] {
+  return str(env, name, fallback)
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+export function loadConfig(env: Env = process.env) {
+  const enableUserAuth = bool(env, 'ENABLE_USER_AUTH', false);
+  const jwtSecretKey = optional(env, 'JWT_SECRET_KEY');
+  if (enableUserAuth && (jwtSecretKey === undefined || jwtSecretKey.length < 32)) {
+    throw new ConfigError('JWT_SECRET_KEY must be set to at least 32 characters when ENABLE_USER_AUTH=true');
+  }
+  const corsOrigins = list(env, 'CORS_ORIGINS', '*');
+
+  const config = {
+    port: num(env, 'PORT', 8000, 0, 65535),
+    host: str(env, 'HOST', '127.0.0.1'),
+    logLevel: str(env, 'LOG_LEVEL', 'info'),
+
+    // Model upstream
+    openaiApiKey: optional(env, 'OPENAI_API_KEY'),
+    openaiBaseUrl: optional(env, 'OPENAI_BASE_URL'),
+    openaiModel: str(env, 'OPENAI_MODEL', 'kimi-k2-thinking'),
+    upstreamConnectTimeoutSeconds: num(env, 'UPSTREAM_CONNECT_TIMEOUT_SECONDS', 10, 0.1, 600, false),
+    upstreamIdleTimeoutSeconds: num(env, 'UPSTREAM_IDLE_TIMEOUT_SECONDS', 60, 0.1, 3600, false),
+    upstreamMaxRetries: num(env, 'UPSTREAM_MAX_RETRIES', 2, 0, 10),
+    upstreamRetryBaseMs: num(env, 'UPSTREAM_RETRY_BASE_MS', 500, 0, 60_000),
+    upstreamRetryAfterMaxSeconds: num(env, 'UPSTREAM_RETRY_AFTER_MAX_SECONDS', 20, 0, 600, false),
+
+    // Agent loop
+    maxAgentSteps: num(env, 'MAX_AGENT_STEPS', 10, 1, 100),
+    runDeadlineSeconds: num(env, 'RUN_DEADLINE_SECONDS', 600, 1, 86_400, false),
+    toolTimeoutSeconds: num(env, 'TOOL_TIMEOUT_SECONDS', 30, 0.01, 3600, false),
+    maxConcurrentRuns: num(env, 'MAX_CONCURRENT_RUNS', 256, 1, 100_000),
+    sseHeartbeatSeconds: num(env, 'SSE_HEARTBEAT_SECONDS', 15, 0.01, 300, false),
+    mcpConfigPath: str(env, 'MCP_CONFIG_PATH', 'mcp_config.json'),
+
+    // Access
+    chassisApiKey: optional(env, 'CHASSIS_API_KEY'),
+    corsOrigins,
+    trustProxy: bool(env, 'TRUST_PROXY', false),
+
+    // Persistence
+    enablePersistence: bool(env, 'ENABLE_PERSISTENCE', true),
+    databaseUrl: str(env, 'DATABASE_URL', 'sqlite:./data/agent-chassis.db'),
+    redisUrl: optional(env, 'REDIS_URL'),
+    sessionTtlSeconds: num(env, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
+    sessionMaxMessages: num(env, 'SESSION_MAX_MESSAGES', 100, 2, 100_000),
+
+    // Accounts
+    enableUserAuth,
+    jwtSecretKey,
+    jwtAccessTokenExpireMinutes: num(env, 'JWT_ACCESS_TOKEN_EXPIRE_MINUTES', 30, 0.01, 525_600, false),
+    jwtRefreshTokenExpireDays: num(env, 'JWT_REFRESH_TOKEN_EXPIRE_DAYS', 7, 0.0001, 3650, false),
+    googleClientId: optional(env, 'GOOGLE_CLIENT_ID'),
+    googleJwksUrl: str(env, 'GOOGLE_JWKS_URL', 'https://www.googleapis.com/oauth2/v3/certs'),
+    googleIssuers: list(env, 'GOOGLE_ISSUERS', 'accounts.google.com,https://accounts.google.com'),
+    smtpHost: optional(env, 'SMTP_HOST'),
+    smtpPort: num(env, 'SMTP_PORT', 587, 1, 65535),
+    smtpUser: optional(env, 'SMTP_USER'),
+    smtpPassword: optional(env, 'SMTP_PASSWORD'),
+    emailFrom: str(env, 'EMAIL_FROM', 'noreply@example.com'),
+    verificationCodeExpireMinutes: num(env, 'VERIFICATION_CODE_EXPIRE_MINUTES', 15, 0.001, 1440, false),
+    verificationMaxAttempts: num(env, 'VERIFICATION_MAX_ATTEMPTS', 3, 1, 100),
+    verificationRateLimitSeconds: num(env, 'VERIFICATION_RATE_LIMIT_SECONDS', 60, 0, 86_400, false),
+    loginRateLimitAttempts: num(env, 'LOGIN_RATE_LIMIT_ATTEMPTS', 5, 1, 1_000_000),
+    loginRateLimitWindowSeconds: num(env, 'LOGIN_RATE_LIMIT_WINDOW_SECONDS', 900, 1, 86_400, false),
+    enableRateLimiting: bool(env, 'ENABLE_RATE_LIMITING', true),
+    apiRateLimitPerMinute: num(env, 'API_RATE_LIMIT_PER_MINUTE', 60, 1, 10_000_000),
+
+    // Input limits
+    maxMessageLength: num(env, 'MAX_MESSAGE_LENGTH', 100_000, 1, 10_000_000),
+    maxMetadataSize: num(env, 'MAX_METADATA_SIZE', 10_000, 2, 10_000_000),
+    maxMessagesPerRequest: num(env, 'MAX_MESSAGES_PER_REQUEST', 100, 1, 100_000),
+    bodyLimitBytes: num(env, 'BODY_LIMIT_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+
+    // Lifecycle
+    shutdownGraceSeconds: num(env, 'SHUTDOWN_GRACE_SECONDS', 25, 0, 3600, false),
+  };
+  return Object.freeze(config);
+}
+
+export type Config = ReturnType<typeof loadConfig>;
+
+/** Reads `.env` from the working directory (existing environment variables win), like the Python version. */
+export function loadDotEnv(path = '.env'): void {
+  if (existsSync(path)) process.loadEnvFile(path);
+}
+
+/** A config for tests and embedding: defaults plus the given variables, never the process environment. */
+export function configFrom(vars: Env = {}): Config {
+  return loadConfig(vars);
+}

@@ -1,0 +1,47 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ChassisError } from '../errors.js';
+
+/** The JSON body of every error: `detail` for people, `code` for programs. */
+export function errorBody(error: ChassisError): Record<string, unknown> {
+  return { detail: error.detail, code: error.code, ...error.extra };
+}
+
+/** Anything thrown anywhere becomes a ChassisError here; 5xx causes go to the log, never to the client. */
+export function toChassisError(error: unknown): ChassisError {
+  if (error instanceof ChassisError) return error;
+  const fastifyError = error as Partial<FastifyError> & { validation?: unknown };
+  if (fastifyError.validation) {
+    return new ChassisError(400, 'VALIDATION_FAILED', `Invalid request: ${fastifyError.message ?? 'validation failed'}`);
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ChassisError(413, 'BODY_TOO_LARGE', 'Request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ChassisError(400, 'VALIDATION_FAILED', 'Unsupported Content-Type: send application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ChassisError(400, 'VALIDATION_FAILED', 'The request body is empty: send a JSON object');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ChassisError(400, 'VALIDATION_FAILED', 'The request body is not valid JSON');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new ChassisError(400, 'VALIDATION_FAILED', 'Content-Length does not match the body');
+  }
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    // Fastify's own client errors (bad JSON, proto poisoning, …): their messages are safe and short.
+    const detail = error instanceof SyntaxError ? 'The request body is not valid JSON' : (fastifyError.message ?? 'Bad request');
+    return new ChassisError(status === 415 ? 400 : status, 'VALIDATION_FAILED', detail);
+  }
+  return new ChassisError(500, 'INTERNAL_ERROR', 'Internal server error', { cause: error });
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request: FastifyRequest, reply: FastifyReply) => {
+    const mapped = toChassisError(error);
+    if (mapped.status >= 500) request.log.error({ err: mapped.cause ?? error, code: mapped.code }, mapped.detail);
+    else request.log.info({ code: mapped.code, status: mapped.status }, mapped.detail);
+    return reply.code(mapped.status).headers(mapped.headers).send(errorBody(mapped));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ detail: `Not found: ${request.method} ${request.url.split('?')[0]}`, code: 'NOT_FOUND' });
+  });
+}

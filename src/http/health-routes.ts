@@ -1,0 +1,36 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+
+/** A store the health check reports: `required` ones turn the answer into 503 when down. */
+export interface HealthCheck {
+  name: string;
+  required: boolean;
+  check(): Promise<boolean>;
+}
+
+const HealthResponse = Type.Object({
+  status: Type.String({ description: 'ok | degraded | unavailable | shutting_down' }),
+  stores: Type.Record(Type.String(), Type.Union([Type.Boolean(), Type.Null()])),
+  version: Type.String(),
+});
+
+export function registerHealthRoutes(app: FastifyInstance, checks: () => HealthCheck[], isClosing: () => boolean, version: string): void {
+  const handler = async (_request: unknown, reply: import('fastify').FastifyReply) => {
+    const stores: Record<string, boolean | null> = { db: null, redis: null };
+    let requiredDown = false;
+    let optionalDown = false;
+    await Promise.all(
+      checks().map(async (health) => {
+        const ok = await health.check().catch(() => false);
+        stores[health.name] = ok;
+        if (!ok && health.required) requiredDown = true;
+        if (!ok && !health.required) optionalDown = true;
+      }),
+    );
+    const status = isClosing() ? 'shutting_down' : requiredDown ? 'unavailable' : optionalDown ? 'degraded' : 'ok';
+    return reply.code(status === 'shutting_down' || status === 'unavailable' ? 503 : 200).send({ status, stores, version });
+  };
+  const schema = { tags: ['health'], summary: 'Liveness and store status', response: { 200: HealthResponse, 503: HealthResponse } };
+  app.get('/health', { schema }, handler);
+  app.get('/api/v1/health', { schema }, handler);
+}

@@ -1,0 +1,71 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { Config } from '../config.js';
+import { unauthorized } from '../errors.js';
+
+import type { Principal } from '../principal.js';
+
+/** Checks a Bearer token (the accounts module provides it when user auth is on). */
+export type BearerVerifier = (token: string) => Promise<Principal>;
+
+const MAX_USER_ID_LENGTH = 256;
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Constant-time comparison: hashing first gives equal lengths, which timingSafeEqual requires. */
+export function sameSecret(given: string, expected: Buffer): boolean {
+  return timingSafeEqual(digest(given), expected);
+}
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function userIdHeader(request: FastifyRequest): string | null {
+  const value = header(request, 'x-user-id')?.trim();
+  if (!value) return null;
+  if (value.length > MAX_USER_ID_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
+    throw unauthorized(`X-User-ID must be 1-${MAX_USER_ID_LENGTH} printable characters`);
+  }
+  return value;
+}
+
+/**
+ * SPEC §3: X-API-Key (then X-User-ID names the end user), or a Bearer JWT (X-User-ID ignored), or,
+ * when neither is configured, an open API where X-User-ID is taken as given.
+ */
+export function createIdentityResolver(config: Config, getBearerVerifier: () => BearerVerifier | undefined) {
+  const expectedKey = config.chassisApiKey === undefined ? undefined : digest(config.chassisApiKey);
+  const keyIdentity = config.chassisApiKey === undefined ? '' : `api-key:${digest(config.chassisApiKey).toString('hex').slice(0, 12)}`;
+
+  return async function resolveIdentity(request: FastifyRequest): Promise<Principal> {
+    const verifier = getBearerVerifier();
+    const secured = expectedKey !== undefined || verifier !== undefined;
+    const apiKey = header(request, 'x-api-key');
+    if (apiKey !== undefined && expectedKey !== undefined) {
+      if (!sameSecret(apiKey, expectedKey)) throw unauthorized('Invalid API key');
+      return { userId: userIdHeader(request) ?? keyIdentity, via: 'api_key' };
+    }
+    const authorization = header(request, 'authorization');
+    if (authorization !== undefined && verifier !== undefined) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      if (!match) throw unauthorized('Authorization must be "Bearer <token>"');
+      return verifier(match[1]!);
+    }
+    if (secured) {
+      throw unauthorized(
+        expectedKey !== undefined && verifier !== undefined
+          ? 'Send an X-API-Key header or an Authorization: Bearer token'
+          : expectedKey !== undefined
+            ? 'Missing X-API-Key header'
+            : 'Missing Authorization: Bearer token',
+      );
+    }
+    return { userId: userIdHeader(request), via: 'open' };
+  };
+}
+
+export type IdentityResolver = ReturnType<typeof createIdentityResolver>;

@@ -1,0 +1,2 @@
+export { createOpenAIModelClient } from './openai-client.js';
+export type * from './types.js';

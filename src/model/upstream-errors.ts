@@ -1,0 +1,114 @@
+import OpenAI from 'openai';
+import { ChassisError } from '../errors.js';
+import type { Config } from '../config.js';
+
+const RETRYABLE_STATUSES = new Set([408, 409, 429]);
+const CONTEXT_LENGTH = /context[_ ]length|maximum context|too many tokens|context window/i;
+
+interface MapOptions {
+  timedOut: boolean;
+  aborted: boolean;
+  /** Strings that must never reach a client (the provider key). */
+  secrets: readonly string[];
+}
+
+/** Turns whatever the SDK threw into the one error the client sees; provider bodies are trimmed and scrubbed. */
+export function mapUpstreamError(error: unknown, options: MapOptions): ChassisError {
+  if (error instanceof ChassisError) return error;
+  if (options.timedOut) {
+    return new ChassisError(504, 'UPSTREAM_TIMEOUT', 'The model provider did not answer in time', { cause: error, retryable: true });
+  }
+  if (options.aborted) {
+    return abortError(error);
+  }
+  if (error instanceof OpenAI.APIError && typeof error.status === 'number') {
+    const status = error.status;
+    const providerMessage = scrub(extractMessage(error), options.secrets);
+    const retryAfter = parseRetryAfter(error.headers);
+    const headers: Record<string, string> = retryAfter === null ? {} : { 'retry-after': String(Math.ceil(retryAfter)) };
+    const extra = { upstream_status: status, ...(retryAfter === null ? {} : { retry_after_seconds: retryAfter }) };
+    if (status === 401 || status === 403) {
+      return new ChassisError(502, 'UPSTREAM_AUTH_FAILED', 'The model provider rejected the server credentials: check OPENAI_API_KEY', { cause: error, extra });
+    }
+    if (status === 429) {
+      return new ChassisError(502, 'UPSTREAM_RATE_LIMITED', `The model provider is rate limiting requests${suffix(providerMessage)}`, { cause: error, headers, retryable: true, extra });
+    }
+    if (status === 408) {
+      return new ChassisError(504, 'UPSTREAM_TIMEOUT', 'The model provider timed out', { cause: error, retryable: true, extra });
+    }
+    if ((status === 400 || status === 413 || status === 422) && CONTEXT_LENGTH.test(providerMessage)) {
+      return new ChassisError(400, 'CONTEXT_LENGTH_EXCEEDED', `The conversation is too long for the model${suffix(providerMessage)}`, { cause: error, extra });
+    }
+    if (status >= 500 || RETRYABLE_STATUSES.has(status)) {
+      return new ChassisError(502, 'UPSTREAM_ERROR', `The model provider failed (HTTP ${status})${suffix(providerMessage)}`, { cause: error, retryable: true, extra });
+    }
+    return new ChassisError(502, 'UPSTREAM_BAD_REQUEST', `The model provider refused the request (HTTP ${status})${suffix(providerMessage)}`, { cause: error, extra });
+  }
+  if (error instanceof OpenAI.APIConnectionTimeoutError) {
+    return new ChassisError(504, 'UPSTREAM_TIMEOUT', 'The model provider did not answer in time', { cause: error, retryable: true });
+  }
+  return new ChassisError(502, 'UPSTREAM_UNAVAILABLE', 'The model provider could not be reached or dropped the connection', { cause: error, retryable: true });
+}
+
+/** The reason a run was aborted from our side (client gone, cancel, shutdown, deadline) is kept as the error. */
+function abortError(error: unknown): ChassisError {
+  const reason = error instanceof OpenAI.APIUserAbortError ? error.cause : error;
+  if (reason instanceof ChassisError) return reason;
+  return new ChassisError(499, 'CLIENT_DISCONNECTED', 'The request was aborted', { cause: error });
+}
+
+export function retryDelayMs(error: ChassisError, attempt: number, config: Config): number | null {
+  if (!error.retryable) return null;
+  const retryAfter = error.extra.retry_after_seconds;
+  if (typeof retryAfter === 'number') {
+    return retryAfter <= config.upstreamRetryAfterMaxSeconds ? retryAfter * 1000 : null;
+  }
+  const base = config.upstreamRetryBaseMs * 2 ** attempt;
+  return Math.min(base, 8_000) * (0.75 + Math.random() * 0.5);
+}
+
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function parseRetryAfter(headers: unknown): number | null {
+  const get = (name: string): string | null => {
+    if (headers && typeof (headers as Headers).get === 'function') return (headers as Headers).get(name);
+    if (headers && typeof headers === 'object') {
+      const value = (headers as Record<string, unknown>)[name];
+      return typeof value === 'string' ? value : null;
+    }
+    return null;
+  };
+  const ms = get('retry-after-ms');
+  if (ms !== null && Number.isFinite(Number(ms))) return Number(ms) / 1000;
+  const raw = get('retry-after');
+  if (raw === null) return null;
+  const seconds = Number(raw);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds;
+  const date = Date.parse(raw);
+  return Number.isNaN(date) ? null : Math.max(0, (date - Date.now()) / 1000);
+}
+
+function extractMessage(error: InstanceType<typeof OpenAI.APIError>): string {
+  const body = error.error as { message?: unknown } | undefined;
+  if (body && typeof body.message === 'string') return body.message;
+  return '';
+}
+
+function scrub(message: string, secrets: readonly string[]): string {
+  let clean = message.replace(/[\r\n\t]+/g, ' ').slice(0, 300);
+  for (const secret of secrets) if (secret.length >= 4) clean = clean.split(secret).join('[redacted]');
+  return clean.replace(/\bsk-[A-Za-z0-9_-]{8,}/g, '[redacted]');
+}
+
+const suffix = (message: string) => (message === '' ? '' : `: ${message}`);

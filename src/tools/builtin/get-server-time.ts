@@ -1,0 +1,11 @@
+import { Type } from 'typebox';
+import { defineTool } from '../types.js';
+
+export const getServerTime = defineTool({
+  name: 'get_server_time',
+  description: "Get the server's current date and time (ISO 8601, UTC).",
+  parameters: Type.Object({}, { additionalProperties: false }),
+  run() {
+    return new Date().toISOString();
+  },
+});

@@ -1,0 +1,3 @@
+export { ToolRegistry, type ToolSelection } from './registry.js';
+export { defineTool, type Tool, type ToolContext } from './types.js';
+export { builtinTools } from './builtin/index.js';

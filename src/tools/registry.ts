@@ -1,0 +1,120 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { badRequest } from '../errors.js';
+import type { ToolCall, ToolSpec } from '../model/types.js';
+import type { Tool } from './types.js';
+
+interface Entry {
+  tool: Tool;
+  validate: ValidateFunction;
+  spec: ToolSpec;
+}
+
+/** The tools a run may offer, after `allowed_tools` was applied. */
+export interface ToolSelection {
+  specs: ToolSpec[];
+  allowed: ReadonlySet<string>;
+}
+
+/**
+ * Holds every tool (local and MCP) under one name each. Executing never throws: whatever goes
+ * wrong becomes the result text the model reads, so a bad tool call cannot crash a run.
+ */
+export class ToolRegistry {
+  private readonly entries = new Map<string, Entry>();
+  private readonly ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false });
+  private selectAllCache: ToolSelection | null = null;
+
+  constructor(private readonly defaultTimeoutSeconds: number) {}
+
+  register(tool: Tool): void {
+    this.entries.set(tool.name, {
+      tool,
+      validate: this.ajv.compile(tool.parameters),
+      spec: { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.parameters } },
+    });
+    this.selectAllCache = null;
+  }
+
+  unregister(name: string): void {
+    this.entries.delete(name);
+    this.selectAllCache = null;
+  }
+
+  list(): Tool[] {
+    return [...this.entries.values()].map((entry) => entry.tool);
+  }
+
+  /** `null`/absent = every tool, `[]` = none, a list = only those (each must exist). */
+  select(allowed: readonly string[] | null | undefined): ToolSelection {
+    if (allowed === null || allowed === undefined) {
+      this.selectAllCache ??= {
+        specs: [...this.entries.values()].map((entry) => entry.spec),
+        allowed: new Set(this.entries.keys()),
+      };
+      return this.selectAllCache;
+    }
+    const unknown = allowed.filter((name) => !this.entries.has(name));
+    if (unknown.length > 0) {
+      throw badRequest(`allowed_tools names unknown tools: ${unknown.join(', ')} (GET /api/v1/tools lists them)`);
+    }
+    const names = new Set(allowed);
+    return { specs: [...names].map((name) => this.entries.get(name)!.spec), allowed: names };
+  }
+
+  async execute(call: ToolCall, allowed: ReadonlySet<string>, runSignal: AbortSignal): Promise<string> {
+    const name = call.function.name;
+    if (!allowed.has(name)) {
+      return this.entries.has(name)
+        ? `Error: the tool '${name}' is not allowed in this conversation. Do not call it again; answer without it.`
+        : `Error: there is no tool named '${name}'. Available tools: ${[...allowed].join(', ') || 'none'}.`;
+    }
+    const entry = this.entries.get(name)!;
+    let args: unknown;
+    try {
+      args = call.function.arguments.trim() === '' ? {} : JSON.parse(call.function.arguments);
+    } catch {
+      return `Error: the arguments for '${name}' are not valid JSON. Send a JSON object matching the tool's parameters.`;
+    }
+    if (!entry.validate(args)) {
+      const problems = (entry.validate.errors ?? [])
+        .map((e) => `${e.instancePath || '(arguments)'} ${e.message ?? 'is invalid'}`)
+        .join('; ');
+      return `Error: invalid arguments for '${name}': ${problems}`;
+    }
+    const timeoutSeconds = entry.tool.timeoutSeconds ?? this.defaultTimeoutSeconds;
+    const controller = new AbortController();
+    const onRunAbort = () => controller.abort(runSignal.reason);
+    runSignal.addEventListener('abort', onRunAbort, { once: true });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<string>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort(new Error('tool timeout'));
+        resolve(`Error: the tool '${name}' timed out after ${timeoutSeconds} s`);
+      }, timeoutSeconds * 1000);
+    });
+    try {
+      const run = Promise.resolve()
+        .then(() => entry.tool.run(args, { signal: controller.signal }))
+        .then(stringifyResult, (error: unknown) => `Error: the tool '${name}' failed: ${errorText(error)}`);
+      return await Promise.race([run, timeout]);
+    } finally {
+      clearTimeout(timer);
+      runSignal.removeEventListener('abort', onRunAbort);
+    }
+  }
+}
+
+function stringifyResult(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (value === undefined) return '';
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.slice(0, 2000);
+}
