@@ -6,6 +6,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { RunTracker, type SessionTurns } from './agent/index.js';
 import type { Config } from './config.js';
+import { migrate, openDatabase, type Database } from './db/index.js';
 import { ChassisError } from './errors.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
 import { errorBody, registerErrorHandling } from './http/error-handler.js';
@@ -13,6 +14,7 @@ import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js'
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
+import { connectRedis, type RedisConnection } from './redis/index.js';
 import { builtinTools, ToolRegistry, type Tool } from './tools/index.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -65,8 +67,25 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
-  // Stores and services
+  // Stores: the database only when something durable is on; Redis only when configured.
   const healthChecks: HealthCheck[] = [];
+  let database: Database | undefined;
+  if (config.enablePersistence || config.enableUserAuth) {
+    database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
+    const opened = database;
+    app.addHook('onClose', () => opened.close());
+    await migrate(database, {});
+    healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
+  }
+  let redis: RedisConnection | undefined;
+  if (config.redisUrl !== undefined) {
+    redis = connectRedis(config.redisUrl, config.redisKeyPrefix, app.log);
+    const connected = redis;
+    app.addHook('onClose', () => connected.close());
+    healthChecks.push({ name: 'redis', required: false, check: () => connected.healthy() });
+  }
+
+  // Services
   const model = overrides.model ?? createOpenAIModelClient(config);
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);

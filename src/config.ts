@@ -84,7 +84,9 @@ export function loadConfig(env: Env = process.env) {
     // Persistence
     enablePersistence: bool(env, 'ENABLE_PERSISTENCE', true),
     databaseUrl: str(env, 'DATABASE_URL', 'sqlite:./data/agent-chassis.db'),
+    dbConnectTimeoutSeconds: num(env, 'DB_CONNECT_TIMEOUT_SECONDS', 5, 0.1, 600, false),
     redisUrl: optional(env, 'REDIS_URL'),
+    redisKeyPrefix: str(env, 'REDIS_KEY_PREFIX', 'chassis:'),
     sessionTtlSeconds: num(env, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
     sessionMaxMessages: num(env, 'SESSION_MAX_MESSAGES', 100, 2, 100_000),
 

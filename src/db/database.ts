@@ -1,0 +1,109 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
+import pg from 'pg';
+import type { FastifyBaseLogger } from 'fastify';
+import { ChassisError } from '../errors.js';
+import type { Tables } from './tables.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database {
+  db: Kysely<Tables>;
+  dialect: Dialect;
+  /** True when a trivial query answers within the connect timeout. */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  url: string;
+  connectTimeoutSeconds: number;
+  log: FastifyBaseLogger;
+}
+
+/**
+ * `sqlite:<path>` (the embedded default; `sqlite::memory:` for a throw-away one) or `postgres://…`.
+ * SQLite runs in WAL mode with a busy timeout so concurrent writers wait instead of failing; the
+ * PostgreSQL pool has a connect timeout (pg's default waits forever) and handles idle-client errors.
+ */
+export function openDatabase(options: DatabaseOptions): Database {
+  const { url } = options;
+  if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length), options);
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return openPostgres(url, options);
+  throw new ChassisError(500, 'INTERNAL_ERROR', 'DATABASE_URL must start with sqlite: or postgres://');
+}
+
+function openSqlite(path: string, options: DatabaseOptions): Database {
+  const file = path === '' ? ':memory:' : path;
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma(`busy_timeout = ${Math.round(options.connectTimeoutSeconds * 1000)}`);
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return {
+    db,
+    dialect: 'sqlite',
+    async healthy() {
+      return sqlite.open;
+    },
+    close: () => db.destroy(),
+  };
+}
+
+function openPostgres(url: string, options: DatabaseOptions): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: Math.round(options.connectTimeoutSeconds * 1000),
+    idleTimeoutMillis: 30_000,
+    // A query that hangs (server stopped mid-query) must not hang the request forever.
+    query_timeout: Math.round(options.connectTimeoutSeconds * 1000) + 10_000,
+  });
+  // Without a listener, an idle client's error (server restart) would crash the process.
+  pool.on('error', (error) => options.log.warn({ err: error }, 'postgres idle client error'));
+  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    dialect: 'postgres',
+    async healthy() {
+      try {
+        const client = await pool.connect();
+        try {
+          await client.query('select 1');
+          return true;
+        } finally {
+          client.release();
+        }
+      } catch {
+        return false;
+      }
+    },
+    close: () => db.destroy(),
+  };
+}
+
+/**
+ * Applies every module's migrations, in name order, once each. Names start with a date so modules
+ * interleave in the order they were written; applying them is idempotent (Kysely records them).
+ */
+export async function migrate(database: Database, migrations: Record<string, Migration>): Promise<void> {
+  const migrator = new Migrator({
+    db: database.db,
+    provider: { getMigrations: async () => migrations },
+    allowUnorderedMigrations: true,
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+    throw new Error(`database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Errors from the store become 503 (never a 500 with SQL in it): the client may retry. */
+export function storeUnavailable(cause: unknown): ChassisError {
+  return new ChassisError(503, 'STORE_UNAVAILABLE', 'The database is unavailable; retry shortly', { cause, headers: { 'retry-after': '2' } });
+}
