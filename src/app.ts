@@ -14,6 +14,7 @@ import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js'
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
+import { createRateLimiter } from './limits/index.js';
 import { connectRedis, type RedisConnection } from './redis/index.js';
 import { builtinTools, ToolRegistry, type Tool } from './tools/index.js';
 
@@ -86,6 +87,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   }
 
   // Services
+  const limits = createRateLimiter(redis);
+  app.addHook('onClose', async () => limits.close());
   const model = overrides.model ?? createOpenAIModelClient(config);
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);

@@ -1,0 +1,1 @@
+export { createRateLimiter, MemoryRateLimiter, RedisRateLimiter, type LimitDecision, type RateLimiter } from './rate-limiter.js';
