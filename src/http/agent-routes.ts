@@ -6,7 +6,7 @@ import { badRequest, ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient, ToolCall, Usage } from '../model/index.js';
 import type { ToolRegistry, ToolSelection } from '../tools/index.js';
 import { completionSchemas, ErrorResponse, type CompletionRequest } from './agent-schemas.js';
-import { errorBody, toChassisError } from './error-handler.js';
+import { errorBody, logError, toChassisError } from './error-handler.js';
 import type { IdentityResolver } from './identity.js';
 import { SseWriter } from './sse.js';
 
@@ -200,8 +200,7 @@ async function streamRun(request: FastifyRequest, reply: FastifyReply, prepared:
     }
   } catch (error) {
     const mapped = runError(error, run);
-    if (mapped.status >= 500 && mapped.code !== 'SHUTTING_DOWN') request.log.error({ err: mapped.cause ?? mapped, code: mapped.code }, mapped.detail);
-    else request.log.info({ code: mapped.code }, mapped.detail);
+    logError(request.log, mapped);
     await sse.send({ type: 'error', ...errorBody(mapped) });
   } finally {
     sse.end();

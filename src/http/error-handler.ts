@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ChassisError } from '../errors.js';
 
 /** The JSON body of every error: `detail` for people, `code` for programs. */
@@ -34,11 +34,21 @@ export function toChassisError(error: unknown): ChassisError {
   return new ChassisError(500, 'INTERNAL_ERROR', 'Internal server error', { cause: error });
 }
 
+/**
+ * Only unexpected failures log their cause (with its stack). Known failures log the mapped, scrubbed
+ * detail: a provider's raw error may echo secrets such as the API key it refused.
+ */
+export function logError(log: FastifyBaseLogger, error: ChassisError): void {
+  const fields = { code: error.code, status: error.status, ...error.extra };
+  if (error.code === 'INTERNAL_ERROR') log.error({ ...fields, err: error.cause ?? error }, error.detail);
+  else if (error.status >= 500) log.warn(fields, error.detail);
+  else log.info(fields, error.detail);
+}
+
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error, request: FastifyRequest, reply: FastifyReply) => {
     const mapped = toChassisError(error);
-    if (mapped.status >= 500) request.log.error({ err: mapped.cause ?? error, code: mapped.code }, mapped.detail);
-    else request.log.info({ code: mapped.code, status: mapped.status }, mapped.detail);
+    logError(request.log, mapped);
     return reply.code(mapped.status).headers(mapped.headers).send(errorBody(mapped));
   });
   app.setNotFoundHandler((request, reply) => {

@@ -16,7 +16,8 @@ interface MapOptions {
 export function mapUpstreamError(error: unknown, options: MapOptions): ChassisError {
   if (error instanceof ChassisError) return error;
   if (options.timedOut) {
-    return new ChassisError(504, 'UPSTREAM_TIMEOUT', 'The model provider did not answer in time', { cause: error, retryable: true });
+    // Not retried: a silent provider must cost the client one idle timeout, not three.
+    return new ChassisError(504, 'UPSTREAM_TIMEOUT', 'The model provider did not answer in time', { cause: error });
   }
   if (options.aborted) {
     return abortError(error);
