@@ -1,0 +1,55 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
+import { spawnServer, type ServerProcess } from './support/server-process.js';
+
+let fake: FakeUpstream;
+let server: ServerProcess;
+
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+  fake.setDefault({ kind: 'text', content: 'y'.repeat(200), chunkSize: 1, delayMs: 10 });
+  server = await spawnServer({ OPENAI_BASE_URL: fake.url, LOG_LEVEL: 'warn' }).ready;
+});
+afterAll(async () => {
+  server.child.kill('SIGKILL');
+  await fake.close();
+});
+
+const openFds = () => readdirSync(`/proc/${server.child.pid}/fd`).length;
+const rssKb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.child.pid}/status`, 'utf8'))![1]);
+
+async function abandonedStream(): Promise<void> {
+  const controller = new AbortController();
+  const response = await fetch(`${server.url}/api/v1/agent/completion`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', connection: 'close' },
+    body: JSON.stringify({ messages: [{ role: 'user', content: 'go' }], stream: true }),
+    signal: controller.signal,
+  });
+  const reader = response.body!.getReader();
+  await reader.read();
+  controller.abort();
+  await reader.closed.catch(() => undefined);
+}
+
+it('leaks no sockets or memory when 200 streams are abandoned mid-answer', async () => {
+  // Warm up at the same concurrency, so the pool of keep-alive upstream connections is already full.
+  await Promise.all(Array.from({ length: 20 }, abandonedStream));
+  await waitFor(() => fake.requests.length === 20 && fake.requests.every((request) => request.closedEarly));
+  const baselineFds = openFds();
+  const baselineRss = rssKb();
+  for (let batch = 0; batch < 10; batch++) await Promise.all(Array.from({ length: 20 }, abandonedStream));
+  // Every upstream call was cancelled: the provider saw each connection close early.
+  await waitFor(() => fake.requests.length === 220 && fake.requests.every((request) => request.closedEarly));
+  await waitFor(() => openFds() <= baselineFds + 5);
+  expect(openFds()).toBeLessThanOrEqual(baselineFds + 5);
+  expect(rssKb() - baselineRss).toBeLessThan(40 * 1024);
+  expect(server.output()).not.toMatch(/ERR_STREAM_WRITE_AFTER_END|unhandled|Error/);
+  expect((await fetch(`${server.url}/health`)).status).toBe(200);
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+}
