@@ -11,11 +11,13 @@ import { ChassisError } from './errors.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
 import { errorBody, registerErrorHandling } from './http/error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
+import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
 import { createRateLimiter } from './limits/index.js';
 import { connectRedis, type RedisConnection } from './redis/index.js';
+import { RunRegistry } from './runs/index.js';
 import { builtinTools, ToolRegistry, type Tool } from './tools/index.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -93,6 +95,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
+  const registry = new RunRegistry(config.runEventsTtlSeconds, redis, app.log);
+  app.addHook('onClose', () => registry.close());
   let bearerVerifier: BearerVerifier | undefined;
   const sessions: SessionTurns | undefined = undefined;
   const identity = createIdentityResolver(config, () => bearerVerifier);
@@ -161,7 +165,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
-  registerAgentRoutes(app, { config, model, tools, runs, identity, sessions });
+  registerAgentRoutes(app, { config, model, tools, runs, registry, identity, sessions });
+  registerRunRoutes(app, { config, registry, identity });
 
   return app;
 }

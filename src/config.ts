@@ -74,6 +74,7 @@ export function loadConfig(env: Env = process.env) {
     toolTimeoutSeconds: num(env, 'TOOL_TIMEOUT_SECONDS', 30, 0.01, 3600, false),
     maxConcurrentRuns: num(env, 'MAX_CONCURRENT_RUNS', 256, 1, 100_000),
     sseHeartbeatSeconds: num(env, 'SSE_HEARTBEAT_SECONDS', 15, 0.01, 300, false),
+    runEventsTtlSeconds: num(env, 'RUN_EVENTS_TTL_SECONDS', 3600, 0, 604_800, false),
     mcpConfigPath: str(env, 'MCP_CONFIG_PATH', 'mcp_config.json'),
 
     // Access

@@ -88,6 +88,7 @@ describe('POST /api/v1/agent/completion (client-side mode)', () => {
     expect(response.status).toBe(200);
     const body = await response.json();
     expect(body).toMatchObject({ role: 'assistant', content: '2 + 2 = 4', session_id: null, stop_reason: 'stop' });
+    expect(body.run_id).toBe(response.headers.get('x-run-id'));
     expect(body.tool_calls[0].function).toEqual({ name: 'calculate', arguments: '{"operation":"add","a":2,"b":2}' });
     expect(fake.requests).toHaveLength(2);
     expect(fake.requests[0]!.body.model).toBe('kimi-k2-thinking');
@@ -224,13 +225,19 @@ describe('streaming', () => {
     expect(response.headers.get('cache-control')).toContain('no-cache');
     expect(response.headers.get('x-accel-buffering')).toBe('no');
     expect(response.headers.get('x-content-type-options')).toBe('nosniff');
-    const { events } = await readSse(response);
-    expect(events[0]).toEqual({ type: 'tool_call', id: 'call_1', name: 'calculate', arguments: '{"operation":"multiply","a":6,"b":7}' });
-    expect(events[1]).toEqual({ type: 'tool_result', id: 'call_1', name: 'calculate', result: '42' });
+    const runId = response.headers.get('x-run-id');
+    expect(runId).toMatch(/^run_[A-Za-z0-9_-]{22}$/);
+    const { events, raw } = await readSse(response);
+    expect(events[0]).toEqual({ type: 'run_started', run_id: runId, session_id: null });
+    expect(events[1]).toEqual({ type: 'tool_call', id: 'call_1', name: 'calculate', arguments: '{"operation":"multiply","a":6,"b":7}' });
+    expect(events[2]).toEqual({ type: 'tool_result', id: 'call_1', name: 'calculate', result: '42' });
+    // Every event carries `id: <run_id>:<seq>` with seq counting 1, 2, 3…
+    const ids = [...raw.matchAll(/^id: (.+)$/gm)].map((match) => match[1]);
+    expect(ids).toEqual(events.map((_, index) => `${runId}:${index + 1}`));
     expect(events.filter((e) => e.type === 'reasoning').map((e) => e.content).join('')).toBe('six sevens');
     expect(events.filter((e) => e.type === 'content').map((e) => e.content).join('')).toBe('It is 42.');
     const last = events.at(-1);
-    expect(last).toMatchObject({ type: 'done', session_id: null, stop_reason: 'stop' });
+    expect(last).toMatchObject({ type: 'done', run_id: runId, session_id: null, stop_reason: 'stop' });
     expect(last.usage.total_tokens).toBeGreaterThan(0);
     expect(events.filter((e) => e.type === 'done' || e.type === 'error')).toHaveLength(1);
     expect(fake.requests[0]!.body.stream_options).toEqual({ include_usage: true });

@@ -124,8 +124,8 @@ describe('timeouts and dropped connections', () => {
   it('ends a stream with one error event when the provider stays silent', async () => {
     fake.setDefault({ kind: 'silent' });
     const { events } = await readSse(await ask({ stream: true }));
-    expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ type: 'error', code: 'UPSTREAM_TIMEOUT' });
+    expect(events.map((e) => e.type)).toEqual(['run_started', 'error']);
+    expect(events[1]).toMatchObject({ type: 'error', code: 'UPSTREAM_TIMEOUT', run_id: events[0].run_id });
   });
 
   it('times out a stream that goes quiet in the middle, without retrying', async () => {
@@ -134,8 +134,8 @@ describe('timeouts and dropped connections', () => {
       res.write('data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"partial"},"finish_reason":null}]}\n\n');
     } });
     const { events } = await readSse(await ask({ stream: true }));
-    expect(events.map((e) => e.type)).toEqual(['content', 'error']);
-    expect(events[1].code).toBe('UPSTREAM_TIMEOUT');
+    expect(events.map((e) => e.type)).toEqual(['run_started', 'content', 'error']);
+    expect(events[2].code).toBe('UPSTREAM_TIMEOUT');
     expect(fake.requests).toHaveLength(1);
   });
 
@@ -143,10 +143,10 @@ describe('timeouts and dropped connections', () => {
     fake.script({ kind: 'drop', content: 'abcdefghijkl', afterChunks: 3, chunkSize: 2 });
     const response = await ask({ stream: true });
     const { events } = await readSse(response);
-    expect(events.map((e) => e.type)).toEqual(['content', 'content', 'content', 'error']);
+    expect(events.map((e) => e.type)).toEqual(['run_started', 'content', 'content', 'content', 'error']);
     expect(events.map((e) => e.content ?? '').join('')).toBe('abcdef');
-    expect(events[3]).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
-    expect(typeof events[3].detail).toBe('string');
+    expect(events[4]).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+    expect(typeof events[4].detail).toBe('string');
     expect(fake.requests).toHaveLength(1);
   });
 

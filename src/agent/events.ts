@@ -1,6 +1,6 @@
 import type { ChatMessage, ToolCall, Usage } from '../model/types.js';
 
-export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter';
+export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter' | 'cancelled';
 
 /**
  * What one agent run produces, in order. The JSON answer is a fold over these and the SSE stream

@@ -1,4 +1,4 @@
-import type { AssistantMessage, ChatMessage, ModelClient, ToolCall } from '../model/types.js';
+import type { AssistantMessage, ChatMessage, ModelClient, ToolCall, Usage } from '../model/types.js';
 import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
 import { addUsage, emptyUsage, type AgentEvent, type StopReason } from './events.js';
 import { runToolCalls } from './run-tools.js';
@@ -15,6 +15,25 @@ export interface AgentRunInput {
   signal: AbortSignal;
 }
 
+/** Messages the run has completed so far: what a cancelled run can still save. */
+export interface RunProgress {
+  messages: ChatMessage[];
+  usage: Usage;
+}
+
+export const newProgress = (): RunProgress => ({ messages: [], usage: emptyUsage() });
+
+/** The longest prefix with no tool call waiting for its result: safe to store and to send to a provider. */
+export function completeMessages(messages: readonly ChatMessage[]): ChatMessage[] {
+  for (let index = messages.length - 1; index >= 0; index--) {
+    const message = messages[index]!;
+    if (message.role !== 'assistant' || !message.tool_calls?.length) continue;
+    const answered = messages.slice(index + 1).filter((later) => later.role === 'tool').length;
+    return answered >= message.tool_calls.length ? [...messages] : messages.slice(0, index);
+  }
+  return [...messages];
+}
+
 export interface AgentDeps {
   model: ModelClient;
   tools: ToolRegistry;
@@ -26,11 +45,11 @@ export interface AgentDeps {
  * answer without tool calls or after `maxSteps` model calls. Retries live inside one model call,
  * never here, so a tool that ran is never run again.
  */
-export async function* runAgent(input: AgentRunInput, deps: AgentDeps): AsyncGenerator<AgentEvent> {
+export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress: RunProgress = newProgress()): AsyncGenerator<AgentEvent> {
   const transcript: ChatMessage[] = [...input.context];
-  const added: ChatMessage[] = [];
+  const added = progress.messages;
   const toolCalls: ToolCall[] = [];
-  const usage = emptyUsage();
+  const usage = progress.usage;
 
   for (let step = 1; ; step++) {
     input.signal.throwIfAborted();

@@ -1,12 +1,14 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { clientSideTurn, runAgent, type AgentEvent, type Run, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
+import { cancelledError, clientSideTurn, driveRun, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
 import type { Config } from '../config.js';
 import { badRequest, ChassisError } from '../errors.js';
-import type { ChatMessage, ModelClient, ToolCall, Usage } from '../model/index.js';
+import type { ChatMessage, ModelClient } from '../model/index.js';
+import type { Principal } from '../principal.js';
+import type { RunRegistry, RunView } from '../runs/index.js';
 import type { ToolRegistry, ToolSelection } from '../tools/index.js';
 import { completionSchemas, ErrorResponse, type CompletionRequest } from './agent-schemas.js';
-import { errorBody, logError, toChassisError } from './error-handler.js';
+import { logError } from './error-handler.js';
 import type { IdentityResolver } from './identity.js';
 import { SseWriter } from './sse.js';
 
@@ -15,6 +17,7 @@ export interface AgentRouteDeps {
   model: ModelClient;
   tools: ToolRegistry;
   runs: RunTracker;
+  registry: RunRegistry;
   identity: IdentityResolver;
   /** Absent when ENABLE_PERSISTENCE=false: server-side mode then answers 400. */
   sessions?: SessionTurns;
@@ -56,7 +59,7 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
         throw error;
       }
       const prepared: PreparedRun = { run, turn, tools, body };
-      return body.stream === true ? streamRun(request, reply, prepared, deps) : jsonRun(reply, prepared, deps);
+      return body.stream === true ? streamRun(request, reply, prepared, principal, deps) : jsonRun(request, reply, prepared, principal, deps);
     },
   );
 
@@ -109,7 +112,7 @@ function checkCompletionRequest(body: CompletionRequest, config: Config): void {
   });
 }
 
-async function beginTurn(body: CompletionRequest, principal: Awaited<ReturnType<IdentityResolver>>, deps: AgentRouteDeps): Promise<Turn> {
+async function beginTurn(body: CompletionRequest, principal: Principal, deps: AgentRouteDeps): Promise<Turn> {
   if (body.messages !== undefined) {
     const context = body.messages as ChatMessage[];
     return clientSideTurn(body.system_prompt === undefined ? context : [{ role: 'system', content: body.system_prompt }, ...context]);
@@ -127,90 +130,97 @@ async function beginTurn(body: CompletionRequest, principal: Awaited<ReturnType<
   });
 }
 
-function agentEvents(prepared: PreparedRun, deps: AgentRouteDeps, stream: boolean): AsyncGenerator<AgentEvent> {
+function runInput(prepared: PreparedRun, deps: AgentRouteDeps): AgentRunInput {
   const { body, turn, run, tools } = prepared;
-  return runAgent(
-    {
-      context: turn.context,
-      model: body.model ?? turn.model ?? deps.config.openaiModel,
-      temperature: body.temperature,
-      maxTokens: body.max_tokens,
-      tools,
-      stream,
-      signal: run.signal,
-    },
-    { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
-  );
+  return {
+    context: turn.context,
+    model: body.model ?? turn.model ?? deps.config.openaiModel,
+    temperature: body.temperature,
+    maxTokens: body.max_tokens,
+    tools,
+    stream: body.stream === true,
+    signal: run.signal,
+  };
 }
 
 const disconnected = () => new ChassisError(499, 'CLIENT_DISCONNECTED', 'The client disconnected');
 
-/** A client that leaves stops the run, unless a session keeps its result. */
-function stopWhenClientLeaves(reply: FastifyReply, prepared: PreparedRun): void {
-  if (prepared.turn.continueOnDisconnect) return;
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) prepared.run.abort(disconnected());
-  });
-}
-
-async function jsonRun(reply: FastifyReply, prepared: PreparedRun, deps: AgentRouteDeps) {
+/** Starts the run detached from this request; JSON and SSE then read the same run log. */
+function startRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {
   const { run, turn } = prepared;
-  stopWhenClientLeaves(reply, prepared);
-  try {
-    let content = '';
-    for await (const event of agentEvents(prepared, deps, false)) {
-      if (event.type === 'content') content += event.content;
-      else if (event.type === 'done') {
-        await turn.commit({ messages: event.messages, usage: event.usage, stopReason: event.stopReason });
-        return answer(content, turn.sessionId, event.stopReason, event.toolCalls, event.usage);
-      }
-    }
-    throw new Error('agent run ended without a result');
-  } catch (error) {
-    throw runError(error, run);
-  } finally {
-    run.end();
-    await turn.release();
-  }
+  const log = deps.registry.create(
+    { runId: run.id, ownerId: principal.userId, sessionId: turn.sessionId, createdAt: Date.now() },
+    () => run.abort(cancelledError()),
+  );
+  reply.header('x-run-id', run.id);
+  // Sent before any event, so a streaming client that drops off can still find its session.
+  if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
+  const outcome = driveRun({
+    run,
+    turn,
+    log,
+    input: runInput(prepared, deps),
+    deps: { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
+    warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
+  });
+  // Nobody could read a client-side run's result once its client has gone: stop it (and the provider call).
+  const onLeave = turn.continueOnDisconnect ? undefined : () => run.abort(disconnected());
+  return { log, outcome, onLeave };
 }
 
-function answer(content: string, sessionId: string | null, stopReason: string, toolCalls: ToolCall[], usage: Usage) {
+async function jsonRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {
+  const { outcome, onLeave } = startRun(request, reply, prepared, principal, deps);
+  if (onLeave !== undefined) {
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) onLeave();
+    });
+  }
+  const result = await outcome;
+  if (result.status !== 'completed') throw result.error;
+  return answer(result, prepared.run.id, prepared.turn.sessionId);
+}
+
+export function answer(outcome: RunOutcome, runId: string, sessionId: string | null) {
   return {
     role: 'assistant' as const,
-    content,
+    content: outcome.content,
     session_id: sessionId,
-    stop_reason: stopReason,
-    ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
-    usage,
+    run_id: runId,
+    stop_reason: outcome.stopReason ?? 'stop',
+    ...(outcome.toolCalls.length > 0 ? { tool_calls: outcome.toolCalls } : {}),
+    usage: outcome.usage,
   };
 }
 
-async function streamRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, deps: AgentRouteDeps) {
-  const { run, turn } = prepared;
-  const sse = new SseWriter(reply, deps.config.sseHeartbeatSeconds);
-  stopWhenClientLeaves(reply, prepared);
-  try {
-    for await (const event of agentEvents(prepared, deps, true)) {
-      if (event.type === 'done') {
-        await turn.commit({ messages: event.messages, usage: event.usage, stopReason: event.stopReason });
-        await sse.send({ type: 'done', session_id: turn.sessionId, stop_reason: event.stopReason, usage: event.usage });
-      } else {
-        await sse.send(event);
-      }
-    }
-  } catch (error) {
-    const mapped = runError(error, run);
-    logError(request.log, mapped);
-    await sse.send({ type: 'error', ...errorBody(mapped) });
-  } finally {
-    sse.end();
-    run.end();
-    await turn.release();
-  }
+async function streamRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {
+  const { log, outcome, onLeave } = startRun(request, reply, prepared, principal, deps);
+  void outcome.then((result) => {
+    if (result.error !== null) logError(request.log, result.error);
+  });
+  await streamEvents(reply, prepared.run.id, log, 0, deps.config.sseHeartbeatSeconds, onLeave);
 }
 
-/** An aborted run fails with the reason it was aborted for (deadline, shutdown, client gone). */
-function runError(error: unknown, run: Run): ChassisError {
-  if (run.signal.aborted && run.signal.reason instanceof ChassisError) return run.signal.reason;
-  return toChassisError(error);
+/** Writes a run's events after `afterSeq` as SSE (`id: run_id:seq`), following live until its terminal event. */
+export async function streamEvents(
+  reply: FastifyReply,
+  runId: string,
+  source: Pick<RunView, 'follow'>,
+  afterSeq: number,
+  heartbeatSeconds: number,
+  onLeave?: () => void,
+): Promise<void> {
+  const sse = new SseWriter(reply, heartbeatSeconds, { 'x-run-id': runId });
+  const left = new AbortController();
+  sse.onClose(() => {
+    left.abort();
+    onLeave?.();
+  });
+  try {
+    for await (const { seq, event } of source.follow(afterSeq, left.signal)) {
+      if (sse.closed) break;
+      await sse.send(event, `${runId}:${seq}`);
+    }
+  } finally {
+    sse.end();
+  }
 }

@@ -64,7 +64,8 @@ export function completionSchemas(config: Config) {
     role: Type.Literal('assistant'),
     content: Type.String(),
     session_id: Type.Union([Type.String(), Type.Null()]),
-    stop_reason: Type.String({ description: 'stop | length | max_steps | content_filter' }),
+    run_id: Type.String({ description: 'This run: GET /api/v1/agent/runs/{run_id} shows it' }),
+    stop_reason: Type.String({ description: 'stop | length | max_steps | content_filter | cancelled' }),
     tool_calls: Type.Optional(Type.Array(ToolCall)),
     usage: Usage,
   });

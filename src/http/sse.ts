@@ -42,8 +42,9 @@ export class SseWriter {
     this.res.once('close', listener);
   }
 
-  async send(event: object): Promise<void> {
-    await this.write(`data: ${JSON.stringify(event)}\n\n`);
+  /** One event; `id` (run_id:seq) lets a client resume with Last-Event-ID. */
+  async send(event: object, id?: string): Promise<void> {
+    await this.write(id === undefined ? `data: ${JSON.stringify(event)}\n\n` : `id: ${id}\ndata: ${JSON.stringify(event)}\n\n`);
   }
 
   end(): void {

@@ -1,0 +1,80 @@
+import { ChassisError } from '../errors.js';
+import type { ToolCall, Usage } from '../model/types.js';
+import type { RunLog } from '../runs/run-log.js';
+import type { StopReason } from './events.js';
+import { completeMessages, newProgress, runAgent, type AgentDeps, type AgentRunInput } from './run-agent.js';
+import type { Run } from './run-tracker.js';
+import type { Turn } from './turn.js';
+
+export interface RunOutcome {
+  status: 'completed' | 'failed' | 'cancelled';
+  content: string;
+  toolCalls: ToolCall[];
+  usage: Usage;
+  stopReason: StopReason | null;
+  error: ChassisError | null;
+}
+
+export const cancelledError = () => new ChassisError(409, 'RUN_CANCELLED', 'The run was cancelled');
+
+/**
+ * Runs the agent loop to its end, detached from any HTTP request: every event goes into the run's
+ * log (which streams and replays read), the turn is committed before `done` is logged, and the log
+ * always ends with exactly one terminal event. A failed run persists nothing; a cancelled one keeps
+ * the messages it completed (never a tool call without its result).
+ */
+export interface DriveOptions {
+  run: Run;
+  turn: Turn;
+  log: RunLog;
+  input: AgentRunInput;
+  deps: AgentDeps;
+  /** Told when saving the completed part of a cancelled run fails (the run is reported cancelled anyway). */
+  warn(error: unknown, message: string): void;
+}
+
+export async function driveRun({ run, turn, log, input, deps, warn }: DriveOptions): Promise<RunOutcome> {
+  const base = { run_id: run.id, session_id: turn.sessionId };
+  const progress = newProgress();
+  let content = '';
+  const toolCalls: ToolCall[] = [];
+  log.append({ type: 'run_started', ...base });
+  try {
+    for await (const event of runAgent(input, deps, progress)) {
+      if (event.type === 'done') {
+        await turn.commit({ messages: event.messages, usage: event.usage, stopReason: event.stopReason });
+        log.append({ type: 'done', ...base, stop_reason: event.stopReason, usage: event.usage });
+        log.finish({ status: 'completed', stopReason: event.stopReason, usage: event.usage, error: null });
+        return { status: 'completed', content, toolCalls, usage: event.usage, stopReason: event.stopReason, error: null };
+      }
+      if (event.type === 'content') content += event.content;
+      else if (event.type === 'tool_call') toolCalls.push({ id: event.id, type: 'function', function: { name: event.name, arguments: event.arguments } });
+      log.append(event);
+    }
+    throw new Error('agent run ended without a result');
+  } catch (thrown) {
+    const error = reasonOf(thrown, run);
+    const cancelled = error.code === 'RUN_CANCELLED';
+    if (cancelled) await saveCompleted(turn, progress.messages, progress.usage).catch((failure: unknown) => warn(failure, 'could not save the completed part of a cancelled run'));
+    log.append({ type: 'error', ...base, detail: error.detail, code: error.code });
+    const status = cancelled ? 'cancelled' : 'failed';
+    log.finish({ status, stopReason: cancelled ? 'cancelled' : null, usage: progress.usage, error: { detail: error.detail, code: error.code } });
+    return { status, content, toolCalls, usage: progress.usage, stopReason: cancelled ? 'cancelled' : null, error };
+  } finally {
+    run.end();
+    await turn.release();
+  }
+}
+
+async function saveCompleted(turn: Turn, messages: Parameters<typeof completeMessages>[0], usage: Usage): Promise<void> {
+  const complete = completeMessages(messages);
+  if (complete.length === 0) return;
+  await turn.commit({ messages: complete, usage, stopReason: 'cancelled' });
+}
+
+/** An aborted run fails with the reason it was aborted for (cancel, deadline, shutdown, client gone). */
+function reasonOf(thrown: unknown, run: Run): ChassisError {
+  if (run.signal.aborted && run.signal.reason instanceof ChassisError) return run.signal.reason;
+  if (thrown instanceof ChassisError) return thrown;
+  return new ChassisError(500, 'INTERNAL_ERROR', 'Internal server error', { cause: thrown });
+}

@@ -1,0 +1,121 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Config } from '../config.js';
+import { badRequest, forbidden, notFound } from '../errors.js';
+import type { Principal } from '../principal.js';
+import type { RunRegistry, RunView } from '../runs/index.js';
+import { ErrorResponse } from './agent-schemas.js';
+import { streamEvents } from './agent-routes.js';
+import type { IdentityResolver } from './identity.js';
+
+export interface RunRouteDeps {
+  config: Config;
+  registry: RunRegistry;
+  identity: IdentityResolver;
+}
+
+const RunParams = Type.Object({ run_id: Type.String({ minLength: 1, maxLength: 128 }) });
+
+const RunStatus = Type.Object({
+  run_id: Type.String(),
+  status: Type.String({ description: 'running | completed | failed | cancelled' }),
+  session_id: Type.Union([Type.String(), Type.Null()]),
+  stop_reason: Type.Union([Type.String(), Type.Null()]),
+  usage: Type.Union([Type.Object({ prompt_tokens: Type.Integer(), completion_tokens: Type.Integer(), total_tokens: Type.Integer() }), Type.Null()]),
+  error: Type.Union([Type.Object({ detail: Type.String(), code: Type.String() }), Type.Null()]),
+  created_at: Type.String(),
+  ended_at: Type.Union([Type.String(), Type.Null()]),
+  duration_ms: Type.Integer({ description: 'So far, while running' }),
+  event_count: Type.Integer({ description: 'Events so far; the last one has seq = event_count' }),
+});
+
+// Last-Event-ID is `<run_id>:<seq>`, as sent in each event's `id:` line; a bare number is accepted too.
+const LAST_EVENT_ID = /^(?:(.+):)?(\d{1,9})$/;
+
+export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): void {
+  const typed = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  async function findRun(request: FastifyRequest, runId: string): Promise<RunView> {
+    const principal = await deps.identity(request);
+    const view = await deps.registry.find(runId);
+    if (view === null) throw notFound(`Run ${runId} not found (finished runs are kept for RUN_EVENTS_TTL_SECONDS)`);
+    checkAccess(principal, view);
+    return view;
+  }
+
+  typed.get(
+    '/api/v1/agent/runs/:run_id',
+    { schema: { tags: ['runs'], summary: 'Status of a run', params: RunParams, response: { 200: RunStatus, '4xx': ErrorResponse } } },
+    async (request) => describe(await findRun(request, request.params.run_id)),
+  );
+
+  typed.get(
+    '/api/v1/agent/runs/:run_id/stream',
+    {
+      schema: {
+        tags: ['runs'],
+        summary: 'Replay the events after Last-Event-ID (or ?after=seq), then follow the run live to its end',
+        params: RunParams,
+        querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }),
+      },
+    },
+    async (request, reply) => {
+      const runId = request.params.run_id;
+      const view = await findRun(request, runId);
+      const afterSeq = resumePoint(request.query.after, request.headers['last-event-id'], runId);
+      await streamEvents(reply, runId, view, afterSeq, deps.config.sseHeartbeatSeconds);
+    },
+  );
+
+  typed.post(
+    '/api/v1/agent/runs/:run_id/cancel',
+    { schema: { tags: ['runs'], summary: 'Stop a run (idempotent)', params: RunParams, response: { 200: RunStatus, '4xx': ErrorResponse } } },
+    async (request) => {
+      const runId = request.params.run_id;
+      const view = await findRun(request, runId);
+      if (view.status === 'running') {
+        await deps.registry.cancel(runId);
+        // Wait (briefly) for the run to write its terminal event, so the answer shows the outcome.
+        const waited = new AbortController();
+        const timer = setTimeout(() => waited.abort(), 5_000);
+        for await (const _ of view.follow(view.eventCount, waited.signal));
+        clearTimeout(timer);
+      }
+      return describe((await deps.registry.find(runId)) ?? view);
+    },
+  );
+}
+
+/** Only the run's owner may see or cancel it; with auth off (open mode) anyone may. */
+function checkAccess(principal: Principal, view: RunView): void {
+  if (principal.via === 'open') return;
+  if (view.info.ownerId !== principal.userId) throw forbidden('This run belongs to someone else');
+}
+
+function resumePoint(after: number | undefined, lastEventId: string | string[] | undefined, runId: string): number {
+  if (after !== undefined) return after;
+  const header = Array.isArray(lastEventId) ? lastEventId[0] : lastEventId;
+  if (header === undefined || header.trim() === '') return 0;
+  const match = LAST_EVENT_ID.exec(header.trim());
+  if (match === null || (match[1] !== undefined && match[1] !== runId)) {
+    throw badRequest(`Last-Event-ID must be "${runId}:<seq>" as sent in this run's events`);
+  }
+  return Number(match[2]);
+}
+
+function describe(view: RunView) {
+  const end = view.end;
+  return {
+    run_id: view.info.runId,
+    status: view.status,
+    session_id: view.info.sessionId,
+    stop_reason: end?.stopReason ?? null,
+    usage: end?.usage ?? null,
+    error: end?.error ?? null,
+    created_at: new Date(view.info.createdAt).toISOString(),
+    ended_at: view.endedAt === null ? null : new Date(view.endedAt).toISOString(),
+    duration_ms: Math.max(0, (view.endedAt ?? Date.now()) - view.info.createdAt),
+    event_count: view.eventCount,
+  };
+}

@@ -1,0 +1,100 @@
+import type { Usage } from '../model/types.js';
+
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** One event as clients see it (`type` plus fields), numbered within its run from 1. */
+export interface LoggedEvent {
+  seq: number;
+  event: Record<string, unknown>;
+}
+
+export interface RunInfo {
+  runId: string;
+  ownerId: string | null;
+  sessionId: string | null;
+  createdAt: number;
+}
+
+export interface RunEnd {
+  status: Exclude<RunStatus, 'running'>;
+  stopReason: string | null;
+  usage: Usage | null;
+  error: { detail: string; code: string } | null;
+}
+
+/**
+ * The events of one run, kept for its lifetime plus a grace period so a client that lost its
+ * stream can replay what it missed and then follow live. Appending is an array push and a wake-up
+ * of whoever waits: cheap enough to record every token.
+ */
+/** Told of every append and of the end, e.g. to mirror the run to Redis. */
+export interface RunObserver {
+  appended(log: RunLog, event: LoggedEvent): void;
+  ended(log: RunLog): void;
+}
+
+export class RunLog {
+  readonly events: LoggedEvent[] = [];
+  observer: RunObserver | null = null;
+  status: RunStatus = 'running';
+  end: RunEnd | null = null;
+  endedAt: number | null = null;
+  private wake: (() => void) | null = null;
+  private changed: Promise<void> | null = null;
+  private readonly endListeners: Array<(log: RunLog) => void> = [];
+
+  constructor(readonly info: RunInfo) {}
+
+  append(event: Record<string, unknown>): LoggedEvent {
+    const logged = { seq: this.events.length + 1, event };
+    this.events.push(logged);
+    this.observer?.appended(this, logged);
+    this.notify();
+    return logged;
+  }
+
+  finish(end: RunEnd): void {
+    if (this.end !== null) return;
+    this.end = end;
+    this.status = end.status;
+    this.endedAt = Date.now();
+    this.observer?.ended(this);
+    this.notify();
+    for (const listener of this.endListeners.splice(0)) listener(this);
+  }
+
+  onEnd(listener: (log: RunLog) => void): void {
+    if (this.end !== null) listener(this);
+    else this.endListeners.push(listener);
+  }
+
+  /** Events after `afterSeq`, then live ones as they come, until the run has ended or `signal` aborts. */
+  async *follow(afterSeq: number, signal?: AbortSignal): AsyncGenerator<LoggedEvent> {
+    let next = Math.max(0, afterSeq);
+    for (;;) {
+      while (next < this.events.length) yield this.events[next++]!;
+      if (this.end !== null || signal?.aborted) return;
+      await this.nextChange(signal);
+    }
+  }
+
+  private nextChange(signal?: AbortSignal): Promise<void> {
+    if (this.changed === null) this.changed = new Promise((resolve) => (this.wake = resolve));
+    if (signal === undefined) return this.changed;
+    return new Promise((resolve) => {
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      signal.addEventListener('abort', done, { once: true });
+      void this.changed!.then(done);
+    });
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    this.changed = null;
+    wake?.();
+  }
+}
