@@ -57,13 +57,15 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
         tags: ['runs'],
         summary: 'Replay the events after Last-Event-ID (or ?after=seq), then follow the run live to its end',
         params: RunParams,
-        querystring: Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) }),
+        // Query values are strings (types are never coerced here): a digits pattern, parsed below.
+        querystring: Type.Object({ after: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$', description: 'Replay events with seq > after' })) }),
       },
     },
     async (request, reply) => {
       const runId = request.params.run_id;
       const view = await findRun(request, runId);
-      const afterSeq = resumePoint(request.query.after, request.headers['last-event-id'], runId);
+      const after = request.query.after === undefined ? undefined : Number(request.query.after);
+      const afterSeq = resumePoint(after, request.headers['last-event-id'], runId);
       await streamEvents(reply, runId, view, afterSeq, deps.config.sseHeartbeatSeconds);
     },
   );
