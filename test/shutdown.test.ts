@@ -22,14 +22,14 @@ describe('graceful shutdown (the real entry point as a child process)', () => {
     const server = await spawnServer({ OPENAI_BASE_URL: fake.url, SHUTDOWN_GRACE_SECONDS: '10' }).ready;
     const inFlight = await startStream(server.url);
     server.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const refused = await fetch(`${server.url}/api/v1/agent/completion`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: streamBody }).catch(() => null);
-    if (refused !== null) {
-      expect(refused.status).toBe(503);
-      expect((await refused.json()).code).toBe('SHUTTING_DOWN');
-    }
-    const health = await fetch(`${server.url}/health`).catch(() => null);
-    if (health !== null) expect(health.status).toBe(503);
+    // Draining shows first on /health (503), then new work is refused while the stream goes on.
+    let health = 200;
+    while (health === 200) health = (await fetch(`${server.url}/health`)).status;
+    expect(health).toBe(503);
+    const refused = await fetch(`${server.url}/api/v1/agent/completion`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: streamBody });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect((await refused.json()).code).toBe('SHUTTING_DOWN');
     const { events } = await readSse(inFlight);
     expect(events.at(-1).type).toBe('done');
     expect(events.filter((e) => e.type === 'content').map((e) => e.content).join('')).toBe('a b c d e f g h i j');
