@@ -17,7 +17,7 @@ import { registerSecurityHeaders } from './http/security-headers.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
 import { createRateLimiter } from './limits/index.js';
 import { connectRedis, type RedisConnection } from './redis/index.js';
-import { RunRegistry } from './runs/index.js';
+import { DatabaseIdempotencyStore, idempotencyMigrations, MemoryIdempotencyStore, RunRegistry } from './runs/index.js';
 import { builtinTools, ToolRegistry, type Tool } from './tools/index.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -77,7 +77,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, {});
+    await migrate(database, { ...idempotencyMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;
@@ -96,6 +96,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
   const registry = new RunRegistry(config.runEventsTtlSeconds, redis, app.log);
+  const idempotency =
+    database === undefined ? new MemoryIdempotencyStore(config.idempotencyTtlSeconds) : new DatabaseIdempotencyStore(database, config.idempotencyTtlSeconds);
   app.addHook('onClose', () => registry.close());
   let bearerVerifier: BearerVerifier | undefined;
   const sessions: SessionTurns | undefined = undefined;
@@ -165,7 +167,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
-  registerAgentRoutes(app, { config, model, tools, runs, registry, identity, sessions });
+  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions });
   registerRunRoutes(app, { config, registry, identity });
 
   return app;

@@ -58,7 +58,7 @@ export async function driveRun({ run, turn, log, input, deps, warn }: DriveOptio
     if (cancelled) await saveCompleted(turn, progress.messages, progress.usage).catch((failure: unknown) => warn(failure, 'could not save the completed part of a cancelled run'));
     log.append({ type: 'error', ...base, detail: error.detail, code: error.code });
     const status = cancelled ? 'cancelled' : 'failed';
-    log.finish({ status, stopReason: cancelled ? 'cancelled' : null, usage: progress.usage, error: { detail: error.detail, code: error.code } });
+    log.finish({ status, stopReason: cancelled ? 'cancelled' : null, usage: progress.usage, error: { detail: error.detail, code: error.code, status: error.status } });
     return { status, content, toolCalls, usage: progress.usage, stopReason: cancelled ? 'cancelled' : null, error };
   } finally {
     run.end();

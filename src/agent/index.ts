@@ -1,5 +1,5 @@
 export { runAgent, type AgentRunInput, type AgentDeps } from './run-agent.js';
 export { type AgentEvent, type StopReason, emptyUsage } from './events.js';
-export { Run, RunTracker } from './run-tracker.js';
+export { newRunId, Run, RunTracker } from './run-tracker.js';
 export { clientSideTurn, type Turn, type TurnResult, type SessionTurns, type SessionTurnRequest } from './turn.js';
 export { driveRun, cancelledError, type RunOutcome } from './drive-run.js';

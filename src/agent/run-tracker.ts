@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { ChassisError } from '../errors.js';
 
+/** 128 random bits: a run id is as hard to guess as a session id. */
+export const newRunId = () => `run_${randomBytes(16).toString('base64url')}`;
+
 /** One agent run in flight: its id, and the switch that stops it (client gone, deadline, shutdown). */
 export class Run {
-  readonly id = `run_${randomBytes(16).toString('base64url')}`;
   private readonly controller = new AbortController();
   private readonly deadline: NodeJS.Timeout;
 
   constructor(
+    readonly id: string,
     deadlineSeconds: number,
     private readonly onEnd: (run: Run) => void,
   ) {
@@ -47,14 +50,14 @@ export class RunTracker {
     return this.active.size;
   }
 
-  start(): Run {
+  start(id = newRunId()): Run {
     if (this.closing) {
       throw new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1' } });
     }
     if (this.active.size >= this.maxConcurrent) {
       throw new ChassisError(503, 'SERVER_BUSY', 'Too many agent runs in progress on this instance; retry shortly', { headers: { 'retry-after': '1' } });
     }
-    const run = new Run(this.deadlineSeconds, (ended) => {
+    const run = new Run(id, this.deadlineSeconds, (ended) => {
       this.active.delete(ended);
       if (this.active.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
     });

@@ -1,16 +1,17 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { cancelledError, clientSideTurn, driveRun, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
+import { cancelledError, clientSideTurn, driveRun, newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
 import type { Config } from '../config.js';
 import { badRequest, ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient } from '../model/index.js';
 import type { Principal } from '../principal.js';
-import type { RunRegistry, RunView } from '../runs/index.js';
+import type { IdempotencyStore, RunRegistry, StoredResponse } from '../runs/index.js';
 import type { ToolRegistry, ToolSelection } from '../tools/index.js';
 import { completionSchemas, ErrorResponse, type CompletionRequest } from './agent-schemas.js';
-import { logError } from './error-handler.js';
+import { errorBody, logError } from './error-handler.js';
+import { idempotencyClaim, replayIdempotent, type IdempotencyClaim } from './idempotent-replay.js';
 import type { IdentityResolver } from './identity.js';
-import { SseWriter } from './sse.js';
+import { answer, streamEvents } from './run-output.js';
 
 export interface AgentRouteDeps {
   config: Config;
@@ -18,6 +19,7 @@ export interface AgentRouteDeps {
   tools: ToolRegistry;
   runs: RunTracker;
   registry: RunRegistry;
+  idempotency: IdempotencyStore;
   identity: IdentityResolver;
   /** Absent when ENABLE_PERSISTENCE=false: server-side mode then answers 400. */
   sessions?: SessionTurns;
@@ -28,6 +30,7 @@ interface PreparedRun {
   turn: Turn;
   tools: ToolSelection;
   body: CompletionRequest;
+  claim: IdempotencyClaim | null;
 }
 
 export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps): void {
@@ -50,15 +53,24 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
       const body = request.body;
       checkCompletionRequest(body, config);
       const tools = deps.tools.select(body.allowed_tools);
-      const run = deps.runs.start();
+      const claim = idempotencyClaim(request, principal, body);
+      const runId = newRunId();
+      if (claim !== null) {
+        const existing = await deps.idempotency.claim(claim.scope, claim.key, claim.fingerprint, runId);
+        if (existing !== null) return replayIdempotent(reply, existing, claim.fingerprint, body.stream === true, deps.registry, config.sseHeartbeatSeconds);
+      }
+      let run: Run | undefined;
       let turn: Turn;
       try {
+        run = deps.runs.start(runId);
         turn = await beginTurn(body, principal, deps);
       } catch (error) {
-        run.end();
+        run?.end();
+        // The run never started: a retry with the same key must be free to start it.
+        if (claim !== null) await deps.idempotency.release(claim.scope, claim.key);
         throw error;
       }
-      const prepared: PreparedRun = { run, turn, tools, body };
+      const prepared: PreparedRun = { run, turn, tools, body, claim };
       return body.stream === true ? streamRun(request, reply, prepared, principal, deps) : jsonRun(request, reply, prepared, principal, deps);
     },
   );
@@ -155,6 +167,7 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
   reply.header('x-run-id', run.id);
   // Sent before any event, so a streaming client that drops off can still find its session.
   if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
+  const { claim } = prepared;
   const outcome = driveRun({
     run,
     turn,
@@ -162,6 +175,14 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
     input: runInput(prepared, deps),
     deps: { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
     warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
+  }).then(async (result) => {
+    // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
+    if (claim !== null) {
+      await deps.idempotency
+        .complete(claim.scope, claim.key, responseOf(result, run.id, turn.sessionId))
+        .catch((error: unknown) => request.log.warn({ err: error, runId: run.id }, 'could not store the idempotent response'));
+    }
+    return result;
   });
   // Nobody could read a client-side run's result once its client has gone: stop it (and the provider call).
   const onLeave = turn.continueOnDisconnect ? undefined : () => run.abort(disconnected());
@@ -180,17 +201,12 @@ async function jsonRun(request: FastifyRequest, reply: FastifyReply, prepared: P
   return answer(result, prepared.run.id, prepared.turn.sessionId);
 }
 
-export function answer(outcome: RunOutcome, runId: string, sessionId: string | null) {
-  return {
-    role: 'assistant' as const,
-    content: outcome.content,
-    session_id: sessionId,
-    run_id: runId,
-    stop_reason: outcome.stopReason ?? 'stop',
-    ...(outcome.toolCalls.length > 0 ? { tool_calls: outcome.toolCalls } : {}),
-    usage: outcome.usage,
-  };
+function responseOf(outcome: RunOutcome, runId: string, sessionId: string | null): StoredResponse {
+  if (outcome.status === 'completed') return { status: 200, body: answer(outcome, runId, sessionId) };
+  const error = outcome.error!;
+  return { status: error.status, body: errorBody(error) };
 }
+
 
 async function streamRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {
   const { log, outcome, onLeave } = startRun(request, reply, prepared, principal, deps);
@@ -198,29 +214,4 @@ async function streamRun(request: FastifyRequest, reply: FastifyReply, prepared:
     if (result.error !== null) logError(request.log, result.error);
   });
   await streamEvents(reply, prepared.run.id, log, 0, deps.config.sseHeartbeatSeconds, onLeave);
-}
-
-/** Writes a run's events after `afterSeq` as SSE (`id: run_id:seq`), following live until its terminal event. */
-export async function streamEvents(
-  reply: FastifyReply,
-  runId: string,
-  source: Pick<RunView, 'follow'>,
-  afterSeq: number,
-  heartbeatSeconds: number,
-  onLeave?: () => void,
-): Promise<void> {
-  const sse = new SseWriter(reply, heartbeatSeconds, { 'x-run-id': runId });
-  const left = new AbortController();
-  sse.onClose(() => {
-    left.abort();
-    onLeave?.();
-  });
-  try {
-    for await (const { seq, event } of source.follow(afterSeq, left.signal)) {
-      if (sse.closed) break;
-      await sse.send(event, `${runId}:${seq}`);
-    }
-  } finally {
-    sse.end();
-  }
 }

@@ -6,7 +6,7 @@ import { badRequest, forbidden, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
 import type { RunRegistry, RunView } from '../runs/index.js';
 import { ErrorResponse } from './agent-schemas.js';
-import { streamEvents } from './agent-routes.js';
+import { streamEvents } from './run-output.js';
 import type { IdentityResolver } from './identity.js';
 
 export interface RunRouteDeps {

@@ -19,7 +19,8 @@ export interface RunEnd {
   status: Exclude<RunStatus, 'running'>;
   stopReason: string | null;
   usage: Usage | null;
-  error: { detail: string; code: string } | null;
+  /** `status` is the HTTP status a JSON client got, so a replay can answer the same. */
+  error: { detail: string; code: string; status: number } | null;
 }
 
 /**

@@ -1,0 +1,42 @@
+import type { FastifyReply } from 'fastify';
+import type { RunOutcome } from '../agent/index.js';
+import type { RunView } from '../runs/index.js';
+import { SseWriter } from './sse.js';
+
+/** The JSON answer of a completed run. */
+export function answer(outcome: Pick<RunOutcome, 'content' | 'stopReason' | 'toolCalls' | 'usage'>, runId: string, sessionId: string | null) {
+  return {
+    role: 'assistant' as const,
+    content: outcome.content,
+    session_id: sessionId,
+    run_id: runId,
+    stop_reason: outcome.stopReason ?? 'stop',
+    ...(outcome.toolCalls.length > 0 ? { tool_calls: outcome.toolCalls } : {}),
+    usage: outcome.usage,
+  };
+}
+
+/** Writes a run's events after `afterSeq` as SSE (`id: run_id:seq`), following live until its terminal event. */
+export async function streamEvents(
+  reply: FastifyReply,
+  runId: string,
+  source: Pick<RunView, 'follow'>,
+  afterSeq: number,
+  heartbeatSeconds: number,
+  onLeave?: () => void,
+): Promise<void> {
+  const sse = new SseWriter(reply, heartbeatSeconds, { 'x-run-id': runId });
+  const left = new AbortController();
+  sse.onClose(() => {
+    left.abort();
+    onLeave?.();
+  });
+  try {
+    for await (const { seq, event } of source.follow(afterSeq, left.signal)) {
+      if (sse.closed) break;
+      await sse.send(event, `${runId}:${seq}`);
+    }
+  } finally {
+    sse.end();
+  }
+}
