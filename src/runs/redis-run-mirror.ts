@@ -119,13 +119,14 @@ export class RedisRunMirror implements RunObserver {
     let wake: () => void = () => undefined;
     const listener = () => wake();
     this.addWaiter(key, listener);
+    signal?.addEventListener('abort', listener, { once: true });
     try {
       let next = Math.max(0, afterSeq);
       for (;;) {
+        // Woken by a publish for this run; the poll covers a publish lost while Redis blinked.
         const changed = new Promise<void>((resolve) => {
           wake = resolve;
           setTimeout(resolve, POLL_MS).unref();
-          signal?.addEventListener('abort', () => resolve(), { once: true });
         });
         const items = await this.redis.client.lrange(`${key}:events`, next, -1);
         for (const item of items) yield { seq: ++next, event: JSON.parse(item) };
@@ -139,6 +140,7 @@ export class RedisRunMirror implements RunObserver {
         await changed;
       }
     } finally {
+      signal?.removeEventListener('abort', listener);
       this.removeWaiter(key, listener);
     }
   }
