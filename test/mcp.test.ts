@@ -201,10 +201,33 @@ describe('a stdio MCP server', () => {
   it('times out a call after MCP_TOOL_TIMEOUT_SECONDS and cancels it on the server', async () => {
     expect(await callThroughModel(app, 'slow', { ms: 300 })).toBe('slept 300 ms');
     const started = Date.now();
-    expect(await callThroughModel(app, 'slow', { ms: 8000 })).toBe("Error: the tool 'slow' timed out after 3 s");
+    expect(await callThroughModel(app, 'slow', { ms: 20_000 })).toBe("Error: the tool 'slow' timed out after 3 s");
     expect(Date.now() - started).toBeLessThan(6000);
-    // The abort reached the server as notifications/cancelled: the slow call stopped there too.
+    // The timeout reached the server as notifications/cancelled at once: the slow call stopped there too.
+    const timedOut = Date.now();
     await eventually(async () => ((await callThroughModel(app, 'read_counter', {})).includes('cancelled=1') ? true : undefined), 5000, 'cancellation');
+    expect(Date.now() - timedOut).toBeLessThan(2000);
+  });
+
+  it('cancels the call on the server when the run is aborted (the client left)', async () => {
+    const cancelledBefore = Number(/cancelled=(\d+)/.exec(await callThroughModel(app, 'read_counter', {}))![1]);
+    fake.reset();
+    fake.script({ kind: 'tool_calls', calls: [{ name: 'slow', arguments: '{"ms": 9001}' }] });
+    const client = new AbortController();
+    const request = fetch(`${app.url}/api/v1/agent/completion`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'wait' }] }),
+      signal: client.signal,
+    }).catch(() => 'aborted');
+    await eventually(() => (app.logs.some((line) => line.stderr === 'slow call 9001 started') ? true : undefined), 5000, 'the slow call to start');
+    const left = Date.now();
+    client.abort();
+    expect(await request).toBe('aborted');
+    const counter = `cancelled=${cancelledBefore + 1}`;
+    await eventually(async () => ((await callThroughModel(app, 'read_counter', {})).includes(counter) ? true : undefined), 5000, counter);
+    // Well before the 3 s tool timeout: the run's abort, not a timer, stopped the call.
+    expect(Date.now() - left).toBeLessThan(2000);
   });
 
   it('refuses a tool outside allowed_tools however often the model asks, and never runs it', async () => {
@@ -228,12 +251,14 @@ describe('a stdio MCP server', () => {
     expect(await callThroughModel(app, 'fresh_tool', {})).toBe('fresh_tool ran');
   });
 
-  it('turns a crash in the middle of a call into a tool error, keeps serving, and restarts the server on the next call', async () => {
+  it('turns a crash in the middle of a call into a tool error, keeps serving, and restarts the server', async () => {
     const before = await callThroughModel(app, 'whoami', {});
     expect(before).toMatch(/^first pid \d+$/);
     const result = await callThroughModel(app, 'crash', {});
     expect(result).toMatch(/^Error: the tool 'crash' failed: .*closed during the call/);
     expect((await fetch(`${app.url}/health`)).status).toBe(200);
+    // The restart begins at once; waiting for it keeps a slow machine's start-up out of the call's timeout.
+    await eventually(() => (app.app.chassis.mcp.status()[0]!.state === 'ready' ? true : undefined), 15_000, 'the restart');
     const after = await callThroughModel(app, 'whoami', {});
     expect(after).toMatch(/^first pid \d+$/);
     expect(after).not.toBe(before);
@@ -318,6 +343,42 @@ describe('HTTP MCP servers', () => {
     await eventually(() => (app.logs.some((line) => line.mcpServer === 'legacy' && line.msg === 'MCP server connection lost') ? true : undefined), 5000, 'the drop to be seen');
     expect(await callThroughModel(app, 'legacy__echo', { text: 'back' })).toBe('echo: back');
     expect(app.app.chassis.mcp.status()[1]).toMatchObject({ state: 'ready', transport: 'sse' });
+  });
+});
+
+describe('tool definitions from any MCP server', () => {
+  it('offers valid schemas of any draft, skips one that does not compile, and qualifies names providers refuse', async () => {
+    const raw = await startStreamableHttpMcp({
+      rawTools: [
+        {
+          name: 'search',
+          description: 'draft 2020-12 schema',
+          inputSchema: { $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', properties: { q: { type: 'string' } }, required: ['q'] },
+        },
+        { name: 'broken', inputSchema: { type: 'object', properties: { x: { type: 'no-such-type' } } } },
+        { name: 'files.read', inputSchema: { type: 'object' } },
+      ],
+    });
+    const app = await startWithMcp({ mcpServers: { raw: { url: `${raw.url}/mcp` } } });
+    try {
+      await app.app.chassis.mcp.settled();
+      const tools = (await listTools(app)).filter((tool) => tool.source === 'mcp:raw');
+      expect(tools).toEqual([
+        { name: 'search', description: 'draft 2020-12 schema', source: 'mcp:raw', parameters: { type: 'object', properties: { q: { type: 'string' } }, required: ['q'] } },
+        { name: 'raw__files_read', description: '', source: 'mcp:raw', parameters: { type: 'object', properties: {} } },
+      ]);
+      const skipped = app.logs.filter((line) => line.level === 40 && line.mcpServer === 'raw');
+      expect(skipped).toHaveLength(1);
+      expect(skipped[0]).toMatchObject({ tool: 'broken' });
+      expect(skipped[0]!.msg).toMatch(/^MCP tool skipped: its input schema is not valid JSON Schema/);
+      expect(await callThroughModel(app, 'search', { q: 'mcp' })).toBe('search got {"q":"mcp"}');
+      expect(await callThroughModel(app, 'search', {})).toBe("Error: invalid arguments for 'search': (arguments) must have required property 'q'");
+      // The server is called with its own name for the tool.
+      expect(await callThroughModel(app, 'raw__files_read', {})).toBe('files.read got {}');
+    } finally {
+      await app.close();
+      await raw.close();
+    }
   });
 });
 

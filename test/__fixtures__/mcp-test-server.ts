@@ -2,7 +2,9 @@
 // plain answers, errors, crashes, slow calls that notice cancellation, mixed content and
 // tools added at run time (which makes the SDK send notifications/tools/list_changed).
 
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
 /** Shared by every session of one server, so HTTP tests can see what earlier calls did. */
@@ -77,6 +79,7 @@ export function createTestMcpServer(options: TestServerOptions = {}): McpServer 
   }
   if (offer('slow')) {
     server.registerTool('slow', { description: 'Answer after ms milliseconds', inputSchema: { ms: z.number() } }, async ({ ms }, extra) => {
+      process.stderr.write(`slow call ${ms} started\n`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, ms);
         extra.signal.addEventListener('abort', () => {
@@ -113,5 +116,21 @@ export function createTestMcpServer(options: TestServerOptions = {}): McpServer 
       return text(`added ${name}`);
     });
   }
+  return server;
+}
+
+export interface RawTool {
+  name: string;
+  description?: string;
+  inputSchema: Record<string, unknown>;
+}
+
+/** A server that lists exactly the given tool definitions (any names, any schemas); each call answers with its arguments. */
+export function createRawToolsServer(tools: RawTool[]): Server {
+  const server = new Server({ name: 'chassis-raw-server', version: '1.0.0' }, { capabilities: { tools: {} } });
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: tools as any }));
+  server.setRequestHandler(CallToolRequestSchema, async (request) => ({
+    content: [{ type: 'text', text: `${request.params.name} got ${JSON.stringify(request.params.arguments ?? {})}` }],
+  }));
   return server;
 }

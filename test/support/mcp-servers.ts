@@ -7,7 +7,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { createTestMcpServer, newTestServerState, type TestServerOptions, type TestServerState } from '../__fixtures__/mcp-test-server.js';
+import { createRawToolsServer, createTestMcpServer, newTestServerState, type RawTool, type TestServerOptions, type TestServerState } from '../__fixtures__/mcp-test-server.js';
 
 export const STDIO_SERVER_SCRIPT = fileURLToPath(new URL('../__fixtures__/mcp-stdio-server.ts', import.meta.url));
 
@@ -30,6 +30,12 @@ export interface TestHttpMcp {
 interface HttpOptions extends TestServerOptions {
   /** Refuse (401) requests without exactly this Authorization header. */
   authorization?: string;
+  /** Serve these tool definitions as they are instead of the test tools. */
+  rawTools?: RawTool[];
+}
+
+function serverFor(options: HttpOptions, state: TestServerState) {
+  return options.rawTools === undefined ? createTestMcpServer({ ...options, state }) : createRawToolsServer(options.rawTools);
 }
 
 async function listen(handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>, onClose: () => void) {
@@ -94,7 +100,7 @@ export async function startStreamableHttpMcp(options: HttpOptions = {}): Promise
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => void sessions.set(id, transport),
     });
-    await createTestMcpServer({ ...options, state }).connect(transport);
+    await serverFor(options, state).connect(transport);
     await transport.handleRequest(req, res);
   }, closeAll);
   return { url: server.url, state, requests, forgetSessions: closeAll, close: server.close };
@@ -120,7 +126,7 @@ export async function startSseMcp(options: HttpOptions = {}): Promise<TestHttpMc
       const transport = new SSEServerTransport('/messages', res);
       sessions.set(transport.sessionId, transport);
       transport.onclose = () => sessions.delete(transport.sessionId);
-      await createTestMcpServer({ ...options, state }).connect(transport);
+      await serverFor(options, state).connect(transport);
       return;
     }
     if (req.method === 'POST' && url.pathname === '/messages') {

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -28,8 +28,6 @@ export class McpCallFailure extends Error {
   }
 }
 
-export class McpConnectTimeout extends Error {}
-
 export interface ConnectionOptions {
   timeoutMs: number;
   clientVersion: string;
@@ -46,9 +44,8 @@ export interface ConnectionOptions {
 /** One live, initialized session with an MCP server. The only file that talks to the MCP SDK. */
 export interface McpConnection {
   readonly kind: TransportKind;
-  /** The child process of a stdio server. */
-  readonly pid: number | null;
   listTools(signal?: AbortSignal): Promise<McpToolInfo[]>;
+  /** `signal` cancels the request on the server; `timeoutMs` is the SDK's own limit, a backstop. */
   callTool(name: string, args: unknown, signal: AbortSignal, timeoutMs: number): Promise<CallToolResult | { toolResult: unknown }>;
   close(): Promise<void>;
 }
@@ -96,7 +93,7 @@ async function attempt(
   client.onerror = (error) => {
     // A legacy SSE session lives exactly as long as its stream; for streamable HTTP the GET stream
     // is optional and calls tell us when the session is really gone.
-    if (connected && !closedByUs && kind === 'sse') options.onLost(`the SSE stream failed: ${errorText(error)}`);
+    if (connected && !closedByUs && kind === 'sse') options.onLost(error instanceof SseError ? `the SSE stream ended${error.code ? ` (HTTP ${error.code})` : ''}` : errorText(error));
     else options.log.debug({ mcpServer: spec.name, err: error }, 'MCP transport error');
   };
   // Once, and every caller waits for the same end (the SDK's second close returns before the process exits).
@@ -113,9 +110,6 @@ async function attempt(
 
   const connection: McpConnection = {
     kind,
-    get pid() {
-      return transport instanceof StdioClientTransport ? transport.pid : null;
-    },
     async listTools(signal) {
       const tools: McpToolInfo[] = [];
       let cursor: string | undefined;
@@ -154,7 +148,7 @@ async function attempt(
   } catch (error) {
     await close();
     if (deadline.aborted && !options.signal.aborted) {
-      throw new McpConnectTimeout(`no answer within ${options.timeoutMs / 1000} s (MCP_CONNECT_TIMEOUT_SECONDS)`);
+      throw new Error(`no answer within ${options.timeoutMs / 1000} s (MCP_CONNECT_TIMEOUT_SECONDS)`);
     }
     throw error;
   } finally {

@@ -29,7 +29,6 @@ export interface McpTools {
 }
 
 interface Registered {
-  tool: Tool;
   info: McpToolInfo;
   aliases: string;
 }
@@ -52,9 +51,24 @@ export function createMcpTools(options: McpToolsOptions): McpTools {
   }
   for (const { name, reason } of config.skipped) log.error({ mcpServer: name }, `MCP server '${name}' skipped: ${reason}`);
 
+  const handles = config.servers.map(
+    (spec) =>
+      new McpServerHandle(spec, {
+        connectTimeoutMs: options.connectTimeoutSeconds * 1000,
+        clientVersion: options.clientVersion,
+        log,
+        onToolsChanged: () => sync(),
+      }),
+  );
   const registered = new Map<string, Registered>();
   const reported = new Set<string>();
   let closed = false;
+  /** Each list change re-runs the naming, so say each problem once, not on every change. */
+  const warnOnce = (server: string, tool: string, reason: string) => {
+    const key = `${server}\u0000${tool}\u0000${reason}`;
+    if (!reported.has(key)) log.warn({ mcpServer: server, tool }, `MCP tool skipped: ${reason}`);
+    reported.add(key);
+  };
 
   /** Brings the registry in line with every server's current list and the naming rules. */
   const sync = () => {
@@ -68,9 +82,7 @@ export function createMcpTools(options: McpToolsOptions): McpTools {
     );
     for (const assignment of assignments) {
       if ('skipped' in assignment) {
-        const key = `${assignment.server}\u0000${assignment.tool}\u0000${assignment.skipped}`;
-        if (!reported.has(key)) log.warn({ mcpServer: assignment.server, tool: assignment.tool }, `MCP tool skipped: ${assignment.skipped}`);
-        reported.add(key);
+        warnOnce(assignment.server, assignment.tool, assignment.skipped);
         continue;
       }
       const handle = byServer.get(assignment.server)!;
@@ -86,25 +98,14 @@ export function createMcpTools(options: McpToolsOptions): McpTools {
     }
     for (const [name, { handle, info, aliases }] of wanted) {
       if (registered.has(name)) continue;
-      const tool = mcpTool(name, handle, info, options.toolTimeoutSeconds);
       try {
-        registry.register(tool, aliases);
-        registered.set(name, { tool, info, aliases: aliases.join() });
+        registry.register(mcpTool(name, handle, info, options.toolTimeoutSeconds), aliases);
+        registered.set(name, { info, aliases: aliases.join() });
       } catch (error) {
-        log.warn({ mcpServer: handle.name, tool: info.name, err: error }, 'MCP tool skipped: its input schema does not compile');
+        warnOnce(handle.name, info.name, `its input schema is not valid JSON Schema (${(error as Error).message})`);
       }
     }
   };
-
-  const handles: McpServerHandle[] = config.servers.map(
-    (spec) =>
-      new McpServerHandle(spec, {
-        connectTimeoutMs: options.connectTimeoutSeconds * 1000,
-        clientVersion: options.clientVersion,
-        log,
-        onToolsChanged: sync,
-      }),
-  );
 
   return {
     start() {
@@ -131,7 +132,9 @@ function mcpTool(name: string, handle: McpServerHandle, info: McpToolInfo, timeo
     source: `mcp:${handle.name}`,
     timeoutSeconds,
     async run(args, { signal }) {
-      const result = await handle.call(info.name, args, signal, timeoutSeconds * 1000);
+      // The registry times the call out and aborts `signal`, which cancels the request on the server;
+      // the SDK's own timeout (60 s by default) only backs that up, so it must not fire first.
+      const result = await handle.call(info.name, args, signal, timeoutSeconds * 1000 + 5000);
       const text = resultText(result);
       if ('isError' in result && result.isError === true) throw new Error(text === '' ? 'the tool reported an error without details' : text);
       return text;
