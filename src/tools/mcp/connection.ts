@@ -58,21 +58,32 @@ const MAX_TOOL_PAGES = 100;
  * timeout), legacy SSE within what is left of the same time.
  */
 export async function openConnection(spec: McpServerSpec, options: ConnectionOptions): Promise<{ connection: McpConnection; tools: McpToolInfo[] }> {
-  const deadline = AbortSignal.any([options.signal, AbortSignal.timeout(options.timeoutMs)]);
-  if (spec.kind === 'stdio') return attempt(spec, 'stdio', deadline, options);
-  const kind = spec.transport === 'auto' ? (options.knownKind ?? 'auto') : spec.transport;
-  if (kind !== 'auto') return attempt(spec, kind, deadline, options);
+  // Not AbortSignal.any: on Node 20 every reconnect would leave an entry on the long-lived shutdown signal.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error('connect timeout')), options.timeoutMs);
+  const onShutdown = () => controller.abort(options.signal.reason);
+  if (options.signal.aborted) onShutdown();
+  else options.signal.addEventListener('abort', onShutdown, { once: true });
+  const deadline = controller.signal;
   try {
-    return await attempt(spec, 'streamable_http', deadline, options);
-  } catch (error) {
-    if (deadline.aborted) throw error;
-    options.log.info({ mcpServer: spec.name, err: error }, 'MCP server does not speak streamable HTTP; trying legacy SSE');
+    if (spec.kind === 'stdio') return await attempt(spec, 'stdio', deadline, options);
+    const kind = spec.transport === 'auto' ? (options.knownKind ?? 'auto') : spec.transport;
+    if (kind !== 'auto') return await attempt(spec, kind, deadline, options);
     try {
-      return await attempt(spec, 'sse', deadline, options);
-    } catch (sseError) {
-      if (deadline.aborted) throw sseError;
-      throw new Error(`streamable HTTP failed (${errorText(error)}), then SSE failed (${errorText(sseError)})`);
+      return await attempt(spec, 'streamable_http', deadline, options);
+    } catch (error) {
+      if (deadline.aborted) throw error;
+      options.log.info({ mcpServer: spec.name, err: error }, 'MCP server does not speak streamable HTTP; trying legacy SSE');
+      try {
+        return await attempt(spec, 'sse', deadline, options);
+      } catch (sseError) {
+        if (deadline.aborted) throw sseError;
+        throw new Error(`streamable HTTP failed (${errorText(error)}), then SSE failed (${errorText(sseError)})`);
+      }
     }
+  } finally {
+    clearTimeout(timer);
+    options.signal.removeEventListener('abort', onShutdown);
   }
 }
 
