@@ -406,7 +406,7 @@ describe('transport auto-detection for a URL without "transport"', () => {
 });
 
 describe('servers that never answer', () => {
-  it('serves at once, skips the silent servers after MCP_CONNECT_TIMEOUT_SECONDS, and keeps the working ones', async () => {
+  it('serves at once, skips servers that are silent past MCP_CONNECT_TIMEOUT_SECONDS, exit or do not exist, and keeps the working ones', async () => {
     const silent = await startSilentHttp();
     const good = await startStreamableHttpMcp({ only: ['echo'] });
     const started = Date.now();
@@ -415,6 +415,8 @@ describe('servers that never answer', () => {
         mcpServers: {
           hung: stdioServer(['--hang']),
           silent: { url: `${silent.url}/mcp` },
+          quits: { command: process.execPath, args: ['-e', 'console.error("missing API key"); process.exit(1)'] },
+          absent: { command: 'no-such-mcp-server-command' },
           good: { url: `${good.url}/mcp` },
         },
       },
@@ -428,8 +430,14 @@ describe('servers that never answer', () => {
       await app.app.chassis.mcp.settled();
       expect(await toolNames(app)).toEqual(['calculate', 'echo', 'get_server_time']);
       const warnings = app.logs.filter((line) => line.level === 40 && line.msg.startsWith('MCP server could not be reached'));
-      expect([...new Set(warnings.map((line) => line.mcpServer))].sort()).toEqual(['hung', 'silent']);
-      expect(warnings.every((line) => line.reason.includes('no answer within 1.5 s'))).toBe(true);
+      const reasons = Object.fromEntries(warnings.map((line) => [line.mcpServer, line.reason]));
+      expect(reasons).toEqual({
+        hung: 'no answer within 1.5 s (MCP_CONNECT_TIMEOUT_SECONDS)',
+        silent: 'no answer within 1.5 s (MCP_CONNECT_TIMEOUT_SECONDS)',
+        quits: 'the server process exited during start-up (its stderr is in the log)',
+        absent: 'spawn no-such-mcp-server-command ENOENT',
+      });
+      expect(app.logs.some((line) => line.mcpServer === 'quits' && line.stderr === 'missing API key')).toBe(true);
       expect(await callThroughModel(app, 'echo', { text: 'still works' })).toBe('echo: still works');
     } finally {
       await app.close();

@@ -161,6 +161,9 @@ async function attempt(
     if (deadline.aborted && !options.signal.aborted) {
       throw new Error(`no answer within ${options.timeoutMs / 1000} s (MCP_CONNECT_TIMEOUT_SECONDS)`);
     }
+    if (kind === 'stdio' && error instanceof McpError && error.code === ErrorCode.ConnectionClosed) {
+      throw new Error('the server process exited during start-up (its stderr is in the log)');
+    }
     throw error;
   } finally {
     deadline.removeEventListener('abort', onAbort);
