@@ -196,6 +196,7 @@ describe('a stdio MCP server', () => {
     expect(await callThroughModel(app, 'fail', { message: 'boom' })).toBe("Error: the tool 'fail' failed: failed on purpose: boom");
     expect(await callThroughModel(app, 'echo', { text: 5 })).toBe("Error: invalid arguments for 'echo': /text must be string");
     expect(await callThroughModel(app, 'echo', '{not json')).toMatch(/^Error: the arguments for 'echo' are not valid JSON/);
+    expect(await callThroughModel(app, 'ech0', {})).toMatch(/^Error: there is no tool named 'ech0'\. Available tools: .*\becho\b/);
   });
 
   it('times out a call after MCP_TOOL_TIMEOUT_SECONDS and cancels it on the server', async () => {
