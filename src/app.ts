@@ -18,7 +18,7 @@ import { createOpenAIModelClient, type ModelClient } from './model/index.js';
 import { createRateLimiter } from './limits/index.js';
 import { connectRedis, type RedisConnection } from './redis/index.js';
 import { DatabaseIdempotencyStore, idempotencyMigrations, MemoryIdempotencyStore, RunRegistry } from './runs/index.js';
-import { builtinTools, ToolRegistry, type Tool } from './tools/index.js';
+import { builtinTools, createMcpTools, ToolRegistry, type McpTools, type Tool } from './tools/index.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -33,6 +33,8 @@ export interface AppOverrides {
 export interface Chassis {
   config: Config;
   tools: ToolRegistry;
+  /** MCP servers from MCP_CONFIG_PATH: their state, and when the first connection attempts are over. */
+  mcp: McpTools;
   runs: RunTracker;
   /** Stop taking work, let runs finish within the grace period, abort the rest, close everything. */
   shutdown(graceSeconds?: number): Promise<void>;
@@ -94,6 +96,19 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const model = overrides.model ?? createOpenAIModelClient(config);
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
+  const mcp = createMcpTools({
+    configPath: config.mcpConfigPath,
+    variables: config.mcpVariables,
+    connectTimeoutSeconds: config.mcpConnectTimeoutSeconds,
+    toolTimeoutSeconds: config.mcpToolTimeoutSeconds,
+    registry: tools,
+    log: app.log,
+    clientVersion: VERSION,
+  });
+  // Connect when the server gets ready, in the background: the API serves at once, each server's
+  // tools appear when it is ready, and a build that fails half-way leaves no process behind.
+  app.addHook('onReady', async () => mcp.start());
+  app.addHook('onClose', () => mcp.close());
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
   const registry = new RunRegistry(config.runEventsTtlSeconds, redis, app.log);
   const idempotency =
@@ -107,6 +122,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const chassis: Chassis = {
     config,
     tools,
+    mcp,
     runs,
     get closing() {
       return closing;

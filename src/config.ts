@@ -52,6 +52,7 @@ export function loadConfig(env: Env = process.env) {
     throw new ConfigError('JWT_SECRET_KEY must be set to at least 32 characters when ENABLE_USER_AUTH=true');
   }
   const corsOrigins = list(env, 'CORS_ORIGINS', '*');
+  const toolTimeoutSeconds = num(env, 'TOOL_TIMEOUT_SECONDS', 30, 0.01, 3600, false);
 
   const config = {
     port: num(env, 'PORT', 8000, 0, 65535),
@@ -71,12 +72,16 @@ export function loadConfig(env: Env = process.env) {
     // Agent loop
     maxAgentSteps: num(env, 'MAX_AGENT_STEPS', 10, 1, 100),
     runDeadlineSeconds: num(env, 'RUN_DEADLINE_SECONDS', 600, 1, 86_400, false),
-    toolTimeoutSeconds: num(env, 'TOOL_TIMEOUT_SECONDS', 30, 0.01, 3600, false),
+    toolTimeoutSeconds,
     maxConcurrentRuns: num(env, 'MAX_CONCURRENT_RUNS', 256, 1, 100_000),
     sseHeartbeatSeconds: num(env, 'SSE_HEARTBEAT_SECONDS', 15, 0.01, 300, false),
     runEventsTtlSeconds: num(env, 'RUN_EVENTS_TTL_SECONDS', 3600, 0, 604_800, false),
     idempotencyTtlSeconds: num(env, 'IDEMPOTENCY_TTL_SECONDS', 86_400, 1, 2_592_000, false),
     mcpConfigPath: str(env, 'MCP_CONFIG_PATH', 'mcp_config.json'),
+    mcpConnectTimeoutSeconds: num(env, 'MCP_CONNECT_TIMEOUT_SECONDS', 10, 0.1, 600, false),
+    mcpToolTimeoutSeconds: num(env, 'MCP_TOOL_TIMEOUT_SECONDS', toolTimeoutSeconds, 0.01, 3600, false),
+    /** The environment as read at start: `${VAR}` in the MCP config's headers and env take their values from it. */
+    mcpVariables: Object.freeze({ ...env }) as Readonly<Env>,
 
     // Access
     chassisApiKey: optional(env, 'CHASSIS_API_KEY'),

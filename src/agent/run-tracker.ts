@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { ChassisError } from '../errors.js';
 
 /** 128 random bits: a run id is as hard to guess as a session id. */
@@ -14,6 +15,8 @@ export class Run {
     deadlineSeconds: number,
     private readonly onEnd: (run: Run) => void,
   ) {
+    // Every parallel tool call, MCP request and follower listens to this one signal.
+    setMaxListeners(0, this.controller.signal);
     this.deadline = setTimeout(
       () => this.abort(new ChassisError(504, 'RUN_DEADLINE_EXCEEDED', `The run took longer than ${deadlineSeconds} s and was stopped`)),
       deadlineSeconds * 1000,

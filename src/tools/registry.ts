@@ -16,35 +16,52 @@ export interface ToolSelection {
 }
 
 /**
- * Holds every tool (local and MCP) under one name each. Executing never throws: whatever goes
- * wrong becomes the result text the model reads, so a bad tool call cannot crash a run.
+ * Holds every tool (local and MCP) under one name each, plus optional aliases (an MCP tool's
+ * qualified `server__tool` name) that resolve to it in `allowed_tools` and in the model's calls.
+ * Executing never throws: whatever goes wrong becomes the result text the model reads, so a bad
+ * tool call cannot crash a run.
  */
 export class ToolRegistry {
   private readonly entries = new Map<string, Entry>();
+  private readonly aliases = new Map<string, string>();
   private readonly ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false });
   private selectAllCache: ToolSelection | null = null;
 
   constructor(private readonly defaultTimeoutSeconds: number) {}
 
-  register(tool: Tool): void {
+  /** Throws when the parameter schema does not compile. An alias never shadows a tool's own name. */
+  register(tool: Tool, aliases: readonly string[] = []): void {
+    const validate = this.ajv.compile(tool.parameters);
+    this.unregister(tool.name);
     this.entries.set(tool.name, {
       tool,
-      validate: this.ajv.compile(tool.parameters),
+      validate,
       spec: { type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.parameters } },
     });
+    for (const alias of aliases) if (alias !== tool.name) this.aliases.set(alias, tool.name);
     this.selectAllCache = null;
   }
 
   unregister(name: string): void {
+    const entry = this.entries.get(name);
+    if (entry === undefined) return;
     this.entries.delete(name);
+    // Tools come and go with MCP servers' list changes: drop the compiled schema with the tool.
+    this.ajv.removeSchema(entry.tool.parameters);
+    for (const [alias, target] of this.aliases) if (target === name) this.aliases.delete(alias);
     this.selectAllCache = null;
+  }
+
+  /** The tool's own name for a name or an alias; undefined when neither is known. */
+  resolve(name: string): string | undefined {
+    return this.entries.has(name) ? name : this.aliases.get(name);
   }
 
   list(): Tool[] {
     return [...this.entries.values()].map((entry) => entry.tool);
   }
 
-  /** `null`/absent = every tool, `[]` = none, a list = only those (each must exist). */
+  /** `null`/absent = every tool, `[]` = none, a list = only those (each must exist; aliases count). */
   select(allowed: readonly string[] | null | undefined): ToolSelection {
     if (allowed === null || allowed === undefined) {
       this.selectAllCache ??= {
@@ -53,20 +70,21 @@ export class ToolRegistry {
       };
       return this.selectAllCache;
     }
-    const unknown = allowed.filter((name) => !this.entries.has(name));
+    const unknown = allowed.filter((name) => this.resolve(name) === undefined);
     if (unknown.length > 0) {
       throw badRequest(`allowed_tools names unknown tools: ${unknown.join(', ')} (GET /api/v1/tools lists them)`);
     }
-    const names = new Set(allowed);
+    const names = new Set(allowed.map((name) => this.resolve(name)!));
     return { specs: [...names].map((name) => this.entries.get(name)!.spec), allowed: names };
   }
 
   async execute(call: ToolCall, allowed: ReadonlySet<string>, runSignal: AbortSignal): Promise<string> {
-    const name = call.function.name;
+    const called = call.function.name;
+    const name = this.resolve(called) ?? called;
     if (!allowed.has(name)) {
       return this.entries.has(name)
-        ? `Error: the tool '${name}' is not allowed in this conversation. Do not call it again; answer without it.`
-        : `Error: there is no tool named '${name}'. Available tools: ${[...allowed].join(', ') || 'none'}.`;
+        ? `Error: the tool '${called}' is not allowed in this conversation. Do not call it again; answer without it.`
+        : `Error: there is no tool named '${called}'. Available tools: ${[...allowed].join(', ') || 'none'}.`;
     }
     const entry = this.entries.get(name)!;
     let args: unknown;
