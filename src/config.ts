@@ -94,10 +94,12 @@ export function loadConfig(env: Env = process.env) {
     enableUserAuth,
     jwtSecretKey,
     jwtAccessTokenExpireMinutes: num(env, 'JWT_ACCESS_TOKEN_EXPIRE_MINUTES', 30, 0.01, 525_600, false),
-    jwtRefreshTokenExpireDays: num(env, 'JWT_REFRESH_TOKEN_EXPIRE_DAYS', 7, 0.0001, 3650, false),
+    jwtRefreshTokenExpireDays: num(env, 'JWT_REFRESH_TOKEN_EXPIRE_DAYS', 7, 0.00001, 3650, false),
     googleClientId: optional(env, 'GOOGLE_CLIENT_ID'),
     googleJwksUrl: str(env, 'GOOGLE_JWKS_URL', 'https://www.googleapis.com/oauth2/v3/certs'),
     googleIssuers: list(env, 'GOOGLE_ISSUERS', 'accounts.google.com,https://accounts.google.com'),
+    // After a key-set fetch, an unknown kid waits this long before fetching again (jose's cooldown).
+    googleJwksCooldownSeconds: num(env, 'GOOGLE_JWKS_COOLDOWN_SECONDS', 30, 0, 3600, false),
     smtpHost: optional(env, 'SMTP_HOST'),
     smtpPort: num(env, 'SMTP_PORT', 587, 1, 65535),
     smtpUser: optional(env, 'SMTP_USER'),

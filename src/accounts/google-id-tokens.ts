@@ -13,6 +13,7 @@ export interface GoogleOptions {
   clientId: string;
   jwksUrl: string;
   issuers: string[];
+  cooldownSeconds: number;
 }
 
 const JWKS_TIMEOUT_MS = 5_000;
@@ -20,11 +21,11 @@ const JWKS_TIMEOUT_MS = 5_000;
 /**
  * Google ID tokens checked against Google's published keys: RS256 only, aud = GOOGLE_CLIENT_ID,
  * iss in GOOGLE_ISSUERS, exp in the future. The key set is cached (10 min) and an unknown kid
- * refetches it at most once per 30 s cooldown, so logins do not fetch; a key server that is down
+ * refetches it at most once per cooldown (GOOGLE_JWKS_COOLDOWN_SECONDS), so logins do not fetch; a key server that is down
  * with nothing cached gives 503 within 5 s.
  */
 export function createGoogleVerifier(options: GoogleOptions): (idToken: string) => Promise<GoogleIdentity> {
-  const keys = createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+  const keys = createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: JWKS_TIMEOUT_MS, cooldownDuration: Math.round(options.cooldownSeconds * 1000), cacheMaxAge: 10 * 60_000 });
   const invalid = () => unauthorized('Invalid Google ID token');
 
   return async function verifyGoogleIdToken(idToken: string): Promise<GoogleIdentity> {

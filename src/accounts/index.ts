@@ -67,7 +67,7 @@ export function createAccounts(options: AccountsOptions): Accounts {
     limiter,
     background,
     verifyGoogle:
-      config.googleClientId === undefined ? undefined : createGoogleVerifier({ clientId: config.googleClientId, jwksUrl: config.googleJwksUrl, issuers: config.googleIssuers }),
+      config.googleClientId === undefined ? undefined : createGoogleVerifier({ clientId: config.googleClientId, jwksUrl: config.googleJwksUrl, issuers: config.googleIssuers, cooldownSeconds: config.googleJwksCooldownSeconds }),
   };
   return {
     register: (input, caller) => register(deps, input, caller),
