@@ -10,7 +10,11 @@ export class BackgroundTasks {
   constructor(private readonly log: FastifyBaseLogger) {}
 
   run(name: string, work: () => Promise<void>): void {
-    const task = work().catch((error: unknown) => this.log.warn({ err: error, task: name }, 'background task failed'));
+    // Started on the next turn of the event loop, so none of it (not even a synchronous SQLite
+    // query) runs before the answer is written.
+    const task = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(work)
+      .catch((error: unknown) => this.log.warn({ err: error, task: name }, 'background task failed'));
     this.pending.add(task);
     void task.finally(() => this.pending.delete(task));
   }
