@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthClient, authEnv, PASSWORD, startApp, uniqueEmail, type TestApp, type Tokens } from './support/accounts.js';
+import { AuthClient, authEnv, PASSWORD, startApp, uniqueEmail, type TestApp, type Tokens, json } from './support/accounts.js';
 import { GOOGLE_CLIENT_ID, startFakeGoogle, type FakeGoogle } from './support/google-jwks.js';
 import { startSmtpSink, type SmtpSink } from './support/smtp-sink.js';
 
@@ -30,8 +30,8 @@ async function signIn(c: AuthClient, idToken: string): Promise<Response> {
 }
 
 async function meOf(c: AuthClient, response: Response) {
-  const tokens = (await response.json()) as Tokens;
-  return (await c.me(tokens.access_token)).json();
+  const tokens = (await json(response)) as Tokens;
+  return json(await c.me(tokens.access_token));
 }
 
 describe('Google ID tokens (#44)', () => {
@@ -71,7 +71,7 @@ describe('Google ID tokens (#44)', () => {
     for (const [name, token] of Object.entries(cases)) {
       const response = await signIn(c, token);
       expect(response.status, name).toBe(401);
-      expect(await response.json(), name).toEqual({ detail: 'Invalid Google ID token', code: 'UNAUTHORIZED' });
+      expect(await json(response), name).toEqual({ detail: 'Invalid Google ID token', code: 'UNAUTHORIZED' });
     }
     expect((await signIn(c, await google.token({ sub, iss: 'accounts.google.com' }))).status).toBe(200); // both listed issuers work
   });
@@ -81,7 +81,7 @@ describe('Google ID tokens (#44)', () => {
     try {
       const response = await client(none).post('/google', { id_token: await google.token() });
       expect(response.status).toBe(503);
-      expect((await response.json()).detail).toContain('GOOGLE_CLIENT_ID');
+      expect((await json(response)).detail).toContain('GOOGLE_CLIENT_ID');
     } finally {
       await none.close();
     }
@@ -105,7 +105,7 @@ describe('accounts and linking (#45–#47)', () => {
     const stringTrue = await signIn(c, await google.token({ email, email_verified: 'true' }));
     expect(stringTrue.status).toBe(403); // only the boolean true counts
     const tokens = await c.login(email);
-    expect((await (await c.me(tokens.access_token)).json()).has_google_auth).toBe(false);
+    expect((await json(await c.me(tokens.access_token))).has_google_auth).toBe(false);
 
     const linked = await signIn(c, await google.token({ email: email.toUpperCase(), email_verified: true }));
     expect(linked.status).toBe(200);
@@ -132,7 +132,7 @@ describe('accounts and linking (#45–#47)', () => {
     const firstId = (await meOf(c, first)).id;
     const second = await signIn(c, await google.token({ sub: `b-${email}`, email }));
     expect(second.status).toBe(409);
-    expect(await second.json()).toHaveProperty('detail');
+    expect(await json(second)).toHaveProperty('detail');
     expect((await meOf(c, await signIn(c, await google.token({ sub: `a-${email}`, email })))).id).toBe(firstId);
   });
 
@@ -141,7 +141,7 @@ describe('accounts and linking (#45–#47)', () => {
     const email = uniqueEmail('nov');
     const response = await signIn(c, await google.token({ email, email_verified: false }));
     expect(response.status).toBe(403);
-    expect((await response.json()).detail).toMatch(/not verified/);
+    expect((await json(response)).detail).toMatch(/not verified/);
     expect((await c.register(email)).status).toBe(201);
     await c.verificationCode(email); // a fresh account was made: there was none before
   });
@@ -179,7 +179,7 @@ describe('the key set (#48, #49)', () => {
       const response = await signIn(client(cold), await fake.token());
       expect(response.status).toBe(503);
       expect(response.headers.get('retry-after')).toBeTruthy();
-      expect((await response.json()).detail).toMatch(/keys could not be fetched/);
+      expect((await json(response)).detail).toMatch(/keys could not be fetched/);
     } finally {
       await warm.close();
       await cold.close();

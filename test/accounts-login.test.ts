@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import bcrypt from 'bcryptjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthClient, authEnv, PASSWORD, startApp, uniqueEmail, uniqueIp, type TestApp } from './support/accounts.js';
+import { AuthClient, authEnv, PASSWORD, startApp, uniqueEmail, uniqueIp, type TestApp, json } from './support/accounts.js';
 import { startSmtpSink, type SmtpSink } from './support/smtp-sink.js';
 
 const GENERIC_401 = '{"detail":"Invalid email or password","code":"UNAUTHORIZED"}';
@@ -44,7 +44,7 @@ describe('login', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(response.headers.get('pragma')).toBe('no-cache');
-    const body = await response.json();
+    const body = await json(response);
     expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'token_type']);
     expect(body.token_type).toBe('bearer');
     expect(body.expires_in).toBe(120);
@@ -59,7 +59,7 @@ describe('login', () => {
     expect(await wrong.text()).toBe(GENERIC_401);
     const right = await c.post('/login', { email, password: PASSWORD });
     expect(right.status).toBe(403);
-    expect((await right.json()).detail).toMatch(/not verified/);
+    expect((await json(right)).detail).toMatch(/not verified/);
   });
 
   it('gives byte-identical 401s for an unknown email, a wrong password and a Google-only account (#11)', async () => {
@@ -108,7 +108,7 @@ describe('login limits', () => {
     const retryAfter = Number(right.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(900);
-    expect(await right.json()).toHaveProperty('detail');
+    expect(await json(right)).toHaveProperty('detail');
     expect((await client().post('/login', { email, password: PASSWORD })).status).toBe(200); // another IP is fine
   });
 
@@ -190,7 +190,7 @@ describe('password hashing under load (#5)', () => {
       expect(statuses.every((status) => status === 401 || status === 503)).toBe(true);
       const refused = responses.find((response) => response.status === 503)!;
       expect(refused.headers.get('retry-after')).toBe('1');
-      expect((await refused.json()).detail).toMatch(/password checks/);
+      expect((await json(refused)).detail).toMatch(/password checks/);
       // refused attempts are not counted as failures
       expect((await c.post('/login', { email, password: PASSWORD })).status).toBe(200);
     } finally {
@@ -232,7 +232,7 @@ describe('logs (#71)', () => {
     await c.post('/login', { email, password: 'Wrong-Passphrase-4242' });
     const tokens = await c.login(email, password);
     await c.me(tokens.access_token);
-    const refreshed = await (await c.post('/refresh', { refresh_token: tokens.refresh_token })).json();
+    const refreshed = await json(await c.post('/refresh', { refresh_token: tokens.refresh_token }));
     await c.post('/password-reset', { email });
     const resetCode = await c.resetCode(email);
     await c.post('/password-reset/confirm', { email, code: resetCode, new_password: 'Another-Passphrase-77' });

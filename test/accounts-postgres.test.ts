@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthClient, authEnv, PASSWORD, startApp, uniqueEmail, type TestApp, type Tokens } from './support/accounts.js';
+import { AuthClient, authEnv, PASSWORD, startApp, uniqueEmail, type TestApp, type Tokens, json } from './support/accounts.js';
 import { startSmtpSink, type SmtpSink } from './support/smtp-sink.js';
 import { createPgSchema, REDIS_TEST_URL, storesAvailable, uniqueRedisPrefix } from './support/stores.js';
 
@@ -46,7 +46,7 @@ describe.skipIf(!stores.pg || !stores.redis)('accounts on PostgreSQL with counte
     expect((await b.post('/verify-email', { email, code })).status).toBe(200);
     const tokens = await b.login(email);
     expect((await a.me(tokens.access_token)).status).toBe(200);
-    const rotated = (await (await a.post('/refresh', { refresh_token: tokens.refresh_token })).json()) as Tokens;
+    const rotated = (await json(await a.post('/refresh', { refresh_token: tokens.refresh_token }))) as Tokens;
     expect((await b.me(rotated.access_token)).status).toBe(200);
 
     const user = (await db.query('select * from users where email = $1', [email])).rows[0];
@@ -100,7 +100,7 @@ describe.skipIf(!stores.pg || !stores.redis)('accounts on PostgreSQL with counte
     const tokens = await a.login(email);
     const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? a : b).post('/refresh', { refresh_token: tokens.refresh_token })));
     expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200, 200, 200]);
-    const successors = new Set(await Promise.all(responses.map(async (response) => ((await response.json()) as Tokens).refresh_token)));
+    const successors = new Set(await Promise.all(responses.map(async (response) => ((await json(response)) as Tokens).refresh_token)));
     expect(successors.size).toBe(1);
     expect((await db.query("select count(*)::int as n from refresh_tokens t join refresh_families f on f.id = t.family_id join users u on u.id = f.user_id where u.email = $1", [email])).rows[0].n).toBe(2);
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthClient, authEnv, PASSWORD, post, startApp, uniqueEmail, type TestApp } from './support/accounts.js';
+import { AuthClient, authEnv, PASSWORD, post, startApp, uniqueEmail, type TestApp, json } from './support/accounts.js';
 import { startSmtpSink, type SmtpSink } from './support/smtp-sink.js';
 
 const INVALID_CODE = { detail: 'Invalid or expired code', code: 'VALIDATION_FAILED' };
@@ -37,7 +37,7 @@ describe('ENABLE_USER_AUTH=false', () => {
       for (const path of ['register', 'verify-email', 'resend-verification', 'login', 'refresh', 'logout', 'google', 'password-reset', 'password-reset/confirm']) {
         const response = await post(`${off.url}/api/v1/auth/${path}`, { nonsense: true });
         expect(response.status, path).toBe(503);
-        expect((await response.json()).detail).toContain('ENABLE_USER_AUTH=true');
+        expect((await json(response)).detail).toContain('ENABLE_USER_AUTH=true');
       }
       const me = await fetch(`${off.url}/api/v1/auth/me`);
       expect(me.status).toBe(503);
@@ -53,7 +53,7 @@ describe('register', () => {
     const email = uniqueEmail();
     const response = await c.register(email, PASSWORD, { display_name: 'Ada' });
     expect(response.status).toBe(201);
-    const body = await response.json();
+    const body = await json(response);
     expect(Object.keys(body).sort()).toEqual(['email', 'message', 'user_id']);
     expect(body.email).toBe(email);
     const code = await c.verificationCode(email);
@@ -77,7 +77,7 @@ describe('register', () => {
     expect(userRow(email)!.id).not.toBe('chosen');
     await c.post('/verify-email', { email, code: await c.verificationCode(email) });
     const tokens = await c.login(email);
-    const me = await (await c.me(tokens.access_token)).json();
+    const me = await json(await c.me(tokens.access_token));
     expect(me.is_admin).toBe(false);
     expect(me.email_verified).toBe(true); // only through the code
   });
@@ -95,7 +95,7 @@ describe('register', () => {
     for (const [password, detail] of cases) {
       const response = await c.register(uniqueEmail(), password);
       expect(response.status, password).toBe(400);
-      expect((await response.json()).detail).toMatch(detail);
+      expect((await json(response)).detail).toMatch(detail);
     }
     expect((await c.register(uniqueEmail(), 'abcdefg8')).status).toBe(201); // exactly 8, letter + digit
   });
@@ -112,7 +112,7 @@ describe('register', () => {
     expect((await c.register(uniqueEmail(), atLimit)).status).toBe(201);
     const tooLong = await c.register(uniqueEmail(), `${atLimit}z`);
     expect(tooLong.status).toBe(400);
-    expect((await tooLong.json()).detail).toMatch(/1024/);
+    expect((await json(tooLong)).detail).toMatch(/1024/);
     expect((await c.post('/login', { email, password: `${atLimit}z` })).status).toBe(400);
   });
 
@@ -121,7 +121,7 @@ describe('register', () => {
     for (const email of ['a@x.com\r\nBcc: b@y.com', 'a@x.com\nBcc: b@y.com', 'not-an-email', `${'a'.repeat(250)}@x.com`]) {
       const response = await c.register(email, PASSWORD);
       expect(response.status, JSON.stringify(email)).toBe(400);
-      expect(await response.json()).toHaveProperty('detail');
+      expect(await json(response)).toHaveProperty('detail');
     }
     expect((await c.register(uniqueEmail(), PASSWORD, { display_name: 'Eve\r\nBcc: x@y.com' })).status).toBe(400);
     expect((await c.register(uniqueEmail(), PASSWORD, { display_name: 'n'.repeat(101) })).status).toBe(400);
@@ -152,10 +152,10 @@ describe('register', () => {
     const email = uniqueEmail('Dup');
     const first = await c.register(email, PASSWORD);
     expect(first.status).toBe(201);
-    const firstBody = await first.json();
+    const firstBody = await json(first);
     const again = await c.register(`  ${email.toUpperCase()} `, 'another-pass-9');
     expect(again.status).toBe(201);
-    const againBody = await again.json();
+    const againBody = await json(again);
     expect(Object.keys(againBody).sort()).toEqual(Object.keys(firstBody).sort());
     expect(againBody.message).toBe(firstBody.message);
     expect(againBody.email).toBe(firstBody.email);
@@ -217,7 +217,7 @@ describe('verification codes', () => {
     await Promise.all(Array.from({ length: 9 }, () => c.post('/verify-email', { email, code: wrong })));
     const right = await c.post('/verify-email', { email, code });
     expect(right.status).toBe(400);
-    expect(await right.json()).toEqual(INVALID_CODE);
+    expect(await json(right)).toEqual(INVALID_CODE);
   });
 
   it('lets exactly one of 10 parallel right submissions use a code (#23)', async () => {
@@ -237,7 +237,7 @@ describe('verification codes', () => {
     const code = await c.verificationCode(email);
     const response = await c.post('/password-reset/confirm', { email, code, new_password: 'brand-new-pass-1' });
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual(INVALID_CODE);
+    expect(await json(response)).toEqual(INVALID_CODE);
     expect((await c.post('/verify-email', { email, code })).status).toBe(200);
   });
 });
@@ -264,7 +264,7 @@ describe('resend-verification', () => {
       const retryAfter = Number(second.headers.get('retry-after'));
       expect(retryAfter).toBeGreaterThan(0);
       expect(retryAfter).toBeLessThanOrEqual(60);
-      expect(await second.json()).toHaveProperty('detail');
+      expect(await json(second)).toHaveProperty('detail');
     }
     expect(new Set(bodies).size).toBe(1);
     await c.verificationCode(unverified); // the real one got its code
@@ -354,7 +354,7 @@ describe('code expiry', () => {
       await new Promise((resolve) => setTimeout(resolve, 800));
       const late = await c.post('/verify-email', { email, code });
       expect(late.status).toBe(400);
-      expect(await late.json()).toEqual(INVALID_CODE);
+      expect(await json(late)).toEqual(INVALID_CODE);
     } finally {
       await short.close();
     }
@@ -373,7 +373,7 @@ describe('per-IP limits on code and mail endpoints (#18)', () => {
     const retryAfter = Number(limited.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(300);
-    expect((await limited.json()).detail).toMatch(/Too many/);
+    expect((await json(limited)).detail).toMatch(/Too many/);
     expect((await client().post('/verify-email', { email: uniqueEmail(), code: '123456' })).status).toBe(400); // other IPs unaffected
   });
 
@@ -401,7 +401,7 @@ describe('mail server down', () => {
       const c = new AuthClient(down, flaky);
       const response = await c.register(email);
       expect(response.status).toBe(503);
-      expect((await response.json()).detail).toMatch(/resend-verification/);
+      expect((await json(response)).detail).toMatch(/resend-verification/);
       back = await startSmtpSink(port);
       const again = new AuthClient(down, back, c.ip);
       expect((await again.post('/resend-verification', { email })).status).toBe(200);

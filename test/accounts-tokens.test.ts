@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { decodeJwt, generateKeyPair, SignJWT, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthClient, authEnv, JWT_SECRET, PASSWORD, post, startApp, uniqueEmail, type TestApp, type Tokens } from './support/accounts.js';
+import { AuthClient, authEnv, JWT_SECRET, PASSWORD, post, startApp, uniqueEmail, type TestApp, type Tokens, json } from './support/accounts.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { startSmtpSink, type SmtpSink } from './support/smtp-sink.js';
 
@@ -67,7 +67,7 @@ describe('access tokens (#30–#33)', () => {
     for (const token of [none, hs512, tampered, 'not-a-jwt', `${tokens.access_token}x`]) {
       const response = await c.me(token);
       expect(response.status).toBe(401);
-      expect(await response.json()).toEqual({ detail: 'Invalid or expired access token', code: 'UNAUTHORIZED' });
+      expect(await json(response)).toEqual({ detail: 'Invalid or expired access token', code: 'UNAUTHORIZED' });
     }
   });
 
@@ -121,13 +121,13 @@ describe('access tokens (#30–#33)', () => {
   it('takes the identity from the token and ignores X-User-ID next to it (#52)', async () => {
     const { c, tokens, userId } = await loggedIn();
     const other = await loggedIn();
-    const me = await (await c.me(tokens.access_token, { 'x-user-id': other.userId })).json();
+    const me = await json(await c.me(tokens.access_token, { 'x-user-id': other.userId }));
     expect(me.id).toBe(userId);
   });
 
   it('/auth/me returns exactly the SPEC fields (#43)', async () => {
     const { c, tokens, userId, email } = await loggedIn();
-    const me = await (await c.me(tokens.access_token)).json();
+    const me = await json(await c.me(tokens.access_token));
     expect(Object.keys(me).sort()).toEqual(['created_at', 'display_name', 'email', 'email_verified', 'has_google_auth', 'id', 'is_admin']);
     expect(me).toMatchObject({ id: userId, email, email_verified: true, has_google_auth: false, is_admin: false, display_name: null });
     expect(new Date(me.created_at).toISOString()).toBe(me.created_at);
@@ -142,7 +142,7 @@ describe('the agent endpoints with user auth on', () => {
     const body = { messages: [{ role: 'user', content: 'hello' }] };
     const ok = await post(`${app.url}/api/v1/agent/completion`, body, { authorization: `Bearer ${tokens.access_token}` });
     expect(ok.status).toBe(200);
-    expect((await ok.json()).content).toBe('hi there');
+    expect((await json(ok)).content).toBe('hi there');
     expect((await post(`${app.url}/api/v1/agent/completion`, body)).status).toBe(401);
     expect((await post(`${app.url}/api/v1/agent/completion`, body, { authorization: `Bearer ${tokens.refresh_token}` })).status).toBe(401);
   });
@@ -152,7 +152,7 @@ describe('refresh tokens (#35–#40, #42)', () => {
   it('are opaque, 256-bit, stored only as SHA-256 with family, parent, expiry and revocation (#36)', async () => {
     const { c, tokens } = await loggedIn();
     expect(tokens.refresh_token).toMatch(/^rt_[A-Za-z0-9_-]{43}$/);
-    const r1 = (await (await c.post('/refresh', { refresh_token: tokens.refresh_token })).json()) as Tokens;
+    const r1 = (await json(await c.post('/refresh', { refresh_token: tokens.refresh_token }))) as Tokens;
     const dump = JSON.stringify(['users', 'refresh_families', 'refresh_tokens', 'email_codes'].map((table) => sqlite.prepare(`select * from ${table}`).all()));
     for (const token of [tokens.refresh_token, r1.refresh_token, tokens.access_token, r1.access_token]) expect(dump).not.toContain(token);
     const row = sqlite.prepare('select * from refresh_tokens where token_hash = ?').get(createHash('sha256').update(r1.refresh_token).digest('hex')) as any;
@@ -170,7 +170,7 @@ describe('refresh tokens (#35–#40, #42)', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('cache-control')).toBe('no-store');
     expect(response.headers.get('pragma')).toBe('no-cache');
-    const r1 = (await response.json()) as Tokens;
+    const r1 = (await json(response)) as Tokens;
     expect(r1.refresh_token).not.toBe(tokens.refresh_token);
     expect(r1.expires_in).toBe(1800);
     expect((await c.me(r1.access_token)).status).toBe(200);
@@ -182,7 +182,7 @@ describe('refresh tokens (#35–#40, #42)', () => {
     const { c, tokens } = await loggedIn();
     const responses = await Promise.all(Array.from({ length: 5 }, () => c.post('/refresh', { refresh_token: tokens.refresh_token })));
     expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200, 200]);
-    const successors = new Set(await Promise.all(responses.map(async (response) => ((await response.json()) as Tokens).refresh_token)));
+    const successors = new Set(await Promise.all(responses.map(async (response) => ((await json(response)) as Tokens).refresh_token)));
     expect(successors.size).toBe(1);
     const [successor] = [...successors];
     expect(successor).not.toBe(tokens.refresh_token);
@@ -191,8 +191,8 @@ describe('refresh tokens (#35–#40, #42)', () => {
 
   it('within the grace window, a replayed token whose successor was already rotated revokes the family (#38)', async () => {
     const { c, tokens } = await loggedIn();
-    const r1 = (await (await c.post('/refresh', { refresh_token: tokens.refresh_token })).json()) as Tokens;
-    const r2 = (await (await c.post('/refresh', { refresh_token: r1.refresh_token })).json()) as Tokens;
+    const r1 = (await json(await c.post('/refresh', { refresh_token: tokens.refresh_token }))) as Tokens;
+    const r2 = (await json(await c.post('/refresh', { refresh_token: r1.refresh_token }))) as Tokens;
     expect((await c.post('/refresh', { refresh_token: tokens.refresh_token })).status).toBe(401);
     expect((await c.post('/refresh', { refresh_token: r2.refresh_token })).status).toBe(401);
   });
@@ -203,7 +203,7 @@ describe('refresh tokens (#35–#40, #42)', () => {
     for (let i = 0; i < 2; i++) {
       const response = await c.post('/logout', { refresh_token: tokens.refresh_token });
       expect(response.status).toBe(200);
-      expect((await response.json()).success).toBe(true);
+      expect((await json(response)).success).toBe(true);
     }
     expect((await c.post('/logout', { refresh_token: 'rt_unknown' })).status).toBe(200);
     expect((await c.post('/refresh', { refresh_token: tokens.refresh_token })).status).toBe(401);
@@ -224,7 +224,7 @@ describe('reuse detection without grace (REFRESH_TOKEN_REUSE_INTERVAL_SECONDS=0)
     let current = tokens;
     const chain = [tokens];
     for (let i = 0; i < 3; i++) {
-      current = (await (await c.post('/refresh', { refresh_token: current.refresh_token })).json()) as Tokens;
+      current = (await json(await c.post('/refresh', { refresh_token: current.refresh_token }))) as Tokens;
       chain.push(current);
     }
     expect((await c.me(chain[3]!.access_token)).status).toBe(200);
@@ -252,7 +252,7 @@ describe('refresh family lifetime (#40)', () => {
       await new Promise((resolve) => setTimeout(resolve, 900));
       const r1 = await c.post('/refresh', { refresh_token: tokens.refresh_token });
       expect(r1.status).toBe(200);
-      const { refresh_token: next } = (await r1.json()) as Tokens;
+      const { refresh_token: next } = (await json(r1)) as Tokens;
       await new Promise((resolve) => setTimeout(resolve, 1000));
       expect((await c.post('/refresh', { refresh_token: next })).status).toBe(401);
     } finally {
@@ -270,7 +270,7 @@ describe('password reset (#28)', () => {
     expect(weak.status).toBe(400); // #4 on reset too; the code survives a refused password
     const confirmed = await c.post('/password-reset/confirm', { email, code, new_password: 'fresh-password-8' });
     expect(confirmed.status).toBe(200);
-    const body = await confirmed.json();
+    const body = await json(confirmed);
     expect(body).toEqual({ success: true, message: expect.any(String) });
     expect(body).not.toHaveProperty('access_token');
     expect((await c.post('/refresh', { refresh_token: tokens.refresh_token })).status).toBe(401);

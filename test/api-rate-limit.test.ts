@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthClient, authEnv } from './support/accounts.js';
+import { AuthClient, authEnv, json } from './support/accounts.js';
 import { startApp, type TestApp } from './support/app.js';
 import { startSmtpSink, type SmtpSink } from './support/smtp-sink.js';
 import { REDIS_TEST_URL, storesAvailable, uniqueRedisPrefix } from './support/stores.js';
@@ -22,7 +22,7 @@ describe('general limit API_RATE_LIMIT_PER_MINUTE (ENABLE_RATE_LIMITING)', () =>
     const retryAfter = Number(limited.headers.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(60);
-    expect((await limited.json()).detail).toMatch(/API_RATE_LIMIT_PER_MINUTE/);
+    expect((await json(limited)).detail).toMatch(/API_RATE_LIMIT_PER_MINUTE/);
     expect((await tools(app, { 'x-user-id': 'bob' })).status).toBe(200); // another identity has its own count
   });
 

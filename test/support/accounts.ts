@@ -16,6 +16,11 @@ export function uniqueIp(): string {
   return `10.${(counter >> 16) & 255}.${(counter >> 8) & 255}.${counter & 255}`;
 }
 
+/** A response body as JSON, typed loosely for assertions. */
+export function json(response: Response): Promise<any> {
+  return response.json();
+}
+
 export function authEnv(sink: SmtpSink | undefined, extra: Record<string, string> = {}): Record<string, string> {
   return {
     ENABLE_USER_AUTH: 'true',
