@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -114,5 +115,33 @@ describe.skipIf(!stores.pg || !stores.redis)('accounts on PostgreSQL with counte
     const email = uniqueEmail('pgdup');
     await Promise.all([a.register(email), new AuthClient(second, sink).register(email.toUpperCase())].map(async (response) => expect((await response).status).toBe(201)));
     expect((await db.query('select count(*)::int as n from users where email = $1', [email])).rows[0].n).toBe(1);
+  });
+});
+
+describe('Redis goes down (#91)', () => {
+  it('login limits keep holding in process: the 6th bad login is still 429', async () => {
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const redisProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const sink = await startSmtpSink();
+    let app: TestApp | undefined;
+    try {
+      const probe = new Redis(`redis://127.0.0.1:${port}`, { retryStrategy: (times) => (times > 50 ? null : 100) });
+      probe.on('error', () => undefined); // refused until redis-server is up
+      await probe.ping();
+      app = await startApp(authEnv(sink, { REDIS_URL: `redis://127.0.0.1:${port}`, REDIS_KEY_PREFIX: uniqueRedisPrefix() }));
+      const c = new AuthClient(app, sink);
+      const { email } = await c.verifiedUser();
+      expect((await c.post('/login', { email, password: 'wrong-password-1' })).status).toBe(401); // counted in Redis
+      await probe.shutdown('NOSAVE').catch(() => undefined);
+      probe.disconnect();
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await c.post('/login', { email, password: 'wrong-password-1' })).status);
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+      expect((await c.post('/login', { email, password: PASSWORD })).status).toBe(429);
+    } finally {
+      await app?.close();
+      await sink.close();
+      redisProcess.kill('SIGKILL');
+    }
   });
 });
