@@ -78,6 +78,14 @@ export async function enforceLimit(deps: AccountDeps, key: string, limit: number
   if (!decision.allowed) throw rateLimited(detail, decision.retryAfterSeconds);
 }
 
+/** Per-IP and per-email caps on code checks: ≤ 10 tries per email per hour however many codes were sent. */
+export async function checkCodeLimits(deps: AccountDeps, rawEmail: string, caller: Caller): Promise<string> {
+  await enforceLimit(deps, limitKeys.codeCheckIp(caller.ip), deps.config.codeCheckRateLimitPerIp, CODE_CHECK_IP_WINDOW_SECONDS, 'Too many code checks from this address; try again later');
+  const email = normalizeEmail(rawEmail);
+  await enforceLimit(deps, limitKeys.codeCheckEmail(email), deps.config.codeCheckRateLimitPerEmail, CODE_CHECK_EMAIL_WINDOW_SECONDS, 'Too many code checks for this email; try again later');
+  return email;
+}
+
 /** A new refresh family and an access token bound to it. */
 export async function issueTokens(deps: AccountDeps, user: User): Promise<TokenResponse> {
   const { token, familyId } = await deps.refresh.start(user.id);

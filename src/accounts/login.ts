@@ -1,7 +1,6 @@
 import { ChassisError, forbidden, unauthorized } from '../errors.js';
 import type { Principal } from '../principal.js';
 import { enforceLimit, INVALID_CREDENTIALS, INVALID_REFRESH_TOKEN, issueTokens, limitKeys, TOKEN_IP_WINDOW_SECONDS, type AccountDeps, type Caller, type TokenResponse } from './context.js';
-import { PASSWORD_MAX_LENGTH } from './password-policy.js';
 
 export interface LoginInput {
   email: string;
@@ -33,7 +32,7 @@ export async function login(deps: AccountDeps, input: LoginInput, caller: Caller
     await deps.limiter.refund(ipKey);
     await deps.limiter.refund(accountKey);
   };
-  const user = email.length <= 254 && input.password.length <= PASSWORD_MAX_LENGTH ? await deps.users.byEmail(email) : undefined;
+  const user = email.length <= 254 ? await deps.users.byEmail(email) : undefined;
   let verified;
   try {
     verified = await deps.hasher.verify(user?.password_hash ?? null, input.password);

@@ -1,8 +1,7 @@
 import { badRequest } from '../errors.js';
 import { passwordChangedMail, passwordResetMail } from '../mail/index.js';
-import { EMAIL_IP_WINDOW_SECONDS, enforceLimit, INVALID_CODE, limitKeys, normalizeEmail, type AccountDeps, type Caller } from './context.js';
+import { checkCodeLimits, EMAIL_IP_WINDOW_SECONDS, enforceLimit, INVALID_CODE, limitKeys, normalizeEmail, type AccountDeps, type Caller } from './context.js';
 import { passwordProblem } from './password-policy.js';
-import { checkCodeLimits } from './registration.js';
 
 const RESET_REQUESTED = 'If an account exists for this address, a 6-digit reset code is on its way.';
 

@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { badRequest, ChassisError } from '../errors.js';
 import { accountExistsMail, verificationMail } from '../mail/index.js';
 import {
+  checkCodeLimits,
   checkDisplayName,
-  CODE_CHECK_EMAIL_WINDOW_SECONDS,
-  CODE_CHECK_IP_WINDOW_SECONDS,
   EMAIL_IP_WINDOW_SECONDS,
   enforceLimit,
   INVALID_CODE,
@@ -109,14 +108,6 @@ export async function verifyEmail(deps: AccountDeps, input: VerifyEmailInput, ca
   await deps.users.markEmailVerified(email);
   caller.log.info({ event: 'email_verified' }, 'email verified');
   return { success: true, message: 'Email verified. You can now log in.' };
-}
-
-/** Per-IP and per-email caps on code checks: ≤ 10 tries per email per hour however many codes were sent. */
-export async function checkCodeLimits(deps: AccountDeps, rawEmail: string, caller: Caller): Promise<string> {
-  await enforceLimit(deps, limitKeys.codeCheckIp(caller.ip), deps.config.codeCheckRateLimitPerIp, CODE_CHECK_IP_WINDOW_SECONDS, 'Too many code checks from this address; try again later');
-  const email = normalizeEmail(rawEmail);
-  await enforceLimit(deps, limitKeys.codeCheckEmail(email), deps.config.codeCheckRateLimitPerEmail, CODE_CHECK_EMAIL_WINDOW_SECONDS, 'Too many code checks for this email; try again later');
-  return email;
 }
 
 /**
