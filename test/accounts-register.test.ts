@@ -414,3 +414,21 @@ describe('mail server down', () => {
     }
   });
 });
+
+describe('dev outbox (no SMTP_HOST)', () => {
+  it('writes the mail, code included, to the log, where it can be used', async () => {
+    const dev = await startApp(authEnv(undefined));
+    try {
+      const email = uniqueEmail('outbox');
+      const c = new AuthClient(dev, sink);
+      expect((await c.register(email)).status).toBe(201);
+      const line = dev.logs.find((entry) => entry.outbox?.to === email);
+      expect(line?.msg).toMatch(/DEV OUTBOX/);
+      const code = /Your code: (\d{6})/.exec(line!.outbox.text)![1];
+      expect((await c.post('/verify-email', { email, code })).status).toBe(200);
+      expect(sink.count(email)).toBe(0);
+    } finally {
+      await dev.close();
+    }
+  });
+});
