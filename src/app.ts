@@ -4,11 +4,14 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { accountMigrations, createAccounts, type Accounts } from './accounts/index.js';
 import { RunTracker, type SessionTurns } from './agent/index.js';
 import type { Config } from './config.js';
 import { migrate, openDatabase, type Database } from './db/index.js';
 import { ChassisError } from './errors.js';
+import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
+import { registerApiRateLimit } from './http/api-rate-limit.js';
 import { errorBody, registerErrorHandling } from './http/error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
@@ -16,6 +19,7 @@ import { createIdentityResolver, type BearerVerifier } from './http/identity.js'
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
 import { createRateLimiter } from './limits/index.js';
+import { createMailer } from './mail/index.js';
 import { connectRedis, type RedisConnection } from './redis/index.js';
 import { DatabaseIdempotencyStore, idempotencyMigrations, MemoryIdempotencyStore, RunRegistry } from './runs/index.js';
 import { builtinTools, createMcpTools, ToolRegistry, type McpTools, type Tool } from './tools/index.js';
@@ -79,7 +83,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, { ...idempotencyMigrations });
+    await migrate(database, { ...accountMigrations, ...idempotencyMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;
@@ -117,6 +121,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   let bearerVerifier: BearerVerifier | undefined;
   const sessions: SessionTurns | undefined = undefined;
   const identity = createIdentityResolver(config, () => bearerVerifier);
+  let accounts: Accounts | undefined;
+  if (config.enableUserAuth && database !== undefined) {
+    const mailer = createMailer(config, app.log);
+    const started = createAccounts({ config, database, limiter: limits.limiter, mailer, log: app.log });
+    accounts = started;
+    bearerVerifier = (token) => started.verifyBearer(token);
+    // Before the stores close: mail still being sent after an answer gets to finish.
+    app.addHook('preClose', () => started.drain());
+    app.addHook('onClose', () => mailer.close());
+  }
 
   let closing = false;
   const chassis: Chassis = {
@@ -154,6 +168,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       return reply.code(503).headers(error.headers).send(errorBody(error));
     }
   });
+  if (config.enableRateLimiting) registerApiRateLimit(app, limits.limiter, config.apiRateLimitPerMinute, identity);
   app.addHook('onResponse', async (request, reply) => {
     request.log.info({ method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
@@ -185,6 +200,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
   registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions });
   registerRunRoutes(app, { config, registry, identity });
+  registerAccountRoutes(app, accounts, identity);
 
   return app;
 }

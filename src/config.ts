@@ -101,10 +101,12 @@ export function loadConfig(env: Env = process.env) {
     enableUserAuth,
     jwtSecretKey,
     jwtAccessTokenExpireMinutes: num(env, 'JWT_ACCESS_TOKEN_EXPIRE_MINUTES', 30, 0.01, 525_600, false),
-    jwtRefreshTokenExpireDays: num(env, 'JWT_REFRESH_TOKEN_EXPIRE_DAYS', 7, 0.0001, 3650, false),
+    jwtRefreshTokenExpireDays: num(env, 'JWT_REFRESH_TOKEN_EXPIRE_DAYS', 7, 0.00001, 3650, false),
     googleClientId: optional(env, 'GOOGLE_CLIENT_ID'),
     googleJwksUrl: str(env, 'GOOGLE_JWKS_URL', 'https://www.googleapis.com/oauth2/v3/certs'),
     googleIssuers: list(env, 'GOOGLE_ISSUERS', 'accounts.google.com,https://accounts.google.com'),
+    // After a key-set fetch, an unknown kid waits this long before fetching again (jose's cooldown).
+    googleJwksCooldownSeconds: num(env, 'GOOGLE_JWKS_COOLDOWN_SECONDS', 30, 0, 3600, false),
     smtpHost: optional(env, 'SMTP_HOST'),
     smtpPort: num(env, 'SMTP_PORT', 587, 1, 65535),
     smtpUser: optional(env, 'SMTP_USER'),
@@ -117,6 +119,18 @@ export function loadConfig(env: Env = process.env) {
     loginRateLimitWindowSeconds: num(env, 'LOGIN_RATE_LIMIT_WINDOW_SECONDS', 900, 1, 86_400, false),
     enableRateLimiting: bool(env, 'ENABLE_RATE_LIMITING', true),
     apiRateLimitPerMinute: num(env, 'API_RATE_LIMIT_PER_MINUTE', 60, 1, 10_000_000),
+    // Brute-force limits of the account endpoints (always on; ENABLE_RATE_LIMITING is the general limit only).
+    loginAccountRateLimitAttempts: num(env, 'LOGIN_ACCOUNT_RATE_LIMIT_ATTEMPTS', 10, 1, 1_000_000),
+    codeCheckRateLimitPerIp: num(env, 'CODE_CHECK_RATE_LIMIT_PER_IP', 30, 1, 1_000_000),
+    codeCheckRateLimitPerEmail: num(env, 'CODE_CHECK_RATE_LIMIT_PER_EMAIL', 10, 1, 1_000_000),
+    tokenRateLimitPerIp: num(env, 'TOKEN_RATE_LIMIT_PER_IP', 150, 1, 1_000_000),
+    emailRateLimitPerIp: num(env, 'EMAIL_RATE_LIMIT_PER_IP', 30, 1, 1_000_000),
+    refreshTokenReuseIntervalSeconds: num(env, 'REFRESH_TOKEN_REUSE_INTERVAL_SECONDS', 10, 0, 3600, false),
+    // argon2id: OWASP's floor (m = 19 MiB, t = 2) is the minimum accepted.
+    argon2MemoryKib: num(env, 'ARGON2_MEMORY_KIB', 19_456, 19_456, 4_194_304),
+    argon2TimeCost: num(env, 'ARGON2_TIME_COST', 2, 2, 100),
+    passwordHashConcurrency: num(env, 'PASSWORD_HASH_CONCURRENCY', 2, 1, 256),
+    passwordHashQueue: num(env, 'PASSWORD_HASH_QUEUE', 32, 0, 100_000),
 
     // Input limits
     maxMessageLength: num(env, 'MAX_MESSAGE_LENGTH', 100_000, 1, 10_000_000),

@@ -41,7 +41,18 @@ export function createIdentityResolver(config: Config, getBearerVerifier: () => 
   const expectedKey = config.chassisApiKey === undefined ? undefined : digest(config.chassisApiKey);
   const keyIdentity = config.chassisApiKey === undefined ? '' : `api-key:${digest(config.chassisApiKey).toString('hex').slice(0, 12)}`;
 
-  return async function resolveIdentity(request: FastifyRequest): Promise<Principal> {
+  // Resolved once per request: the general rate limit (a hook) and the route both ask for it.
+  const resolved = new WeakMap<FastifyRequest, Promise<Principal>>();
+  return function resolveIdentity(request: FastifyRequest): Promise<Principal> {
+    let principal = resolved.get(request);
+    if (principal === undefined) {
+      principal = resolve(request);
+      resolved.set(request, principal);
+    }
+    return principal;
+  };
+
+  async function resolve(request: FastifyRequest): Promise<Principal> {
     const verifier = getBearerVerifier();
     const secured = expectedKey !== undefined || verifier !== undefined;
     const apiKey = header(request, 'x-api-key');
@@ -65,7 +76,7 @@ export function createIdentityResolver(config: Config, getBearerVerifier: () => 
       );
     }
     return { userId: userIdHeader(request), via: 'open' };
-  };
+  }
 }
 
 export type IdentityResolver = ReturnType<typeof createIdentityResolver>;

@@ -13,7 +13,7 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** A real server on a loopback port, configured only from `env` (never the process environment). */
+/** A real server on a loopback port, configured only from `env` (never the process environment; persistence and the general rate limit default to off). */
 export async function startApp(env: Record<string, string> = {}, overrides: AppOverrides = {}): Promise<TestApp> {
   const lines: string[] = [];
   const stream = new Writable({
@@ -22,7 +22,8 @@ export async function startApp(env: Record<string, string> = {}, overrides: AppO
       callback();
     },
   });
-  const config = configFrom({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'info', ...env });
+  // The general rate limit is off unless a test asks for it: every test client shares 127.0.0.1.
+  const config = configFrom({ ENABLE_PERSISTENCE: 'false', ENABLE_RATE_LIMITING: 'false', LOG_LEVEL: 'info', ...env });
   const app = await buildApp(config, { logger: { level: config.logLevel, stream }, ...overrides });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
