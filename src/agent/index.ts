@@ -2,3 +2,4 @@ export { runAgent, type AgentRunInput, type AgentDeps } from './run-agent.js';
 export { type AgentEvent, type StopReason, emptyUsage } from './events.js';
 export { Run, RunTracker } from './run-tracker.js';
 export { clientSideTurn, type Turn, type TurnResult, type SessionTurns, type SessionTurnRequest } from './turn.js';
+export { trimHistory } from './history.js';
