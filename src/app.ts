@@ -4,7 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { RunTracker, type SessionTurns } from './agent/index.js';
+import { RunTracker } from './agent/index.js';
 import type { Config } from './config.js';
 import { migrate, openDatabase, type Database } from './db/index.js';
 import { ChassisError } from './errors.js';
@@ -13,9 +13,11 @@ import { errorBody, registerErrorHandling } from './http/error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
+import { registerSessionRoutes } from './http/session-routes.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
 import { createRateLimiter } from './limits/index.js';
 import { connectRedis, type RedisConnection } from './redis/index.js';
+import { createSessions, sessionMigrations } from './sessions/index.js';
 import { builtinTools, ToolRegistry, type Tool } from './tools/index.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -75,7 +77,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, {});
+    await migrate(database, { ...sessionMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;
@@ -94,7 +96,17 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
   let bearerVerifier: BearerVerifier | undefined;
-  const sessions: SessionTurns | undefined = undefined;
+  const sessions =
+    config.enablePersistence && database !== undefined
+      ? createSessions({
+          database,
+          redis,
+          maxMessages: config.sessionMaxMessages,
+          leaseSeconds: config.sessionLeaseSeconds,
+          cacheTtlSeconds: config.sessionTtlSeconds,
+          log: app.log,
+        })
+      : undefined;
   const identity = createIdentityResolver(config, () => bearerVerifier);
 
   let closing = false;
@@ -140,7 +152,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     credentials: false,
     methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
     allowedHeaders: ['Authorization', 'X-API-Key', 'X-User-ID', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID'],
-    exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'Retry-After'],
+    exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'X-Session-Id', 'Retry-After'],
     maxAge: 600,
   });
   await app.register(swagger, {
@@ -161,7 +173,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
-  registerAgentRoutes(app, { config, model, tools, runs, identity, sessions });
+  registerAgentRoutes(app, { config, model, tools, runs, identity, sessions: sessions?.turns });
+  registerSessionRoutes(app, { identity, sessions: sessions?.service });
 
   return app;
 }

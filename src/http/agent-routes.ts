@@ -55,6 +55,8 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
         run.end();
         throw error;
       }
+      // Sent before any event, so a streaming client that drops off can still find its session.
+      if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
       const prepared: PreparedRun = { run, turn, tools, body };
       return body.stream === true ? streamRun(request, reply, prepared, deps) : jsonRun(reply, prepared, deps);
     },
