@@ -28,6 +28,8 @@ export interface AppOverrides {
   /** Extra local tools, registered after the built-ins. */
   tools?: Tool[];
   logger?: FastifyServerOptions['logger'];
+  /** Verifies `Authorization: Bearer` tokens when the product brings its own identity provider. */
+  bearerVerifier?: BearerVerifier;
 }
 
 export interface Chassis {
@@ -95,7 +97,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
-  let bearerVerifier: BearerVerifier | undefined;
+  let bearerVerifier: BearerVerifier | undefined = overrides.bearerVerifier;
   const sessions =
     config.enablePersistence && database !== undefined
       ? createSessions({
