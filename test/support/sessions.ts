@@ -49,3 +49,24 @@ export const assistant = (content: string): ChatMessage => ({ role: 'assistant',
 
 /** A response body as JSON, untyped (tests check its shape). */
 export const json = (response: Response): Promise<any> => response.json();
+
+/** Server-side sessions on a throw-away SQLite, no retries (failures show at once), no rate limit in the way. */
+export function sessionEnv(upstreamUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    ENABLE_PERSISTENCE: 'true',
+    DATABASE_URL: 'sqlite::memory:',
+    OPENAI_BASE_URL: upstreamUrl,
+    UPSTREAM_MAX_RETRIES: '0',
+    ENABLE_RATE_LIMITING: 'false',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  };
+}
+
+export async function sendJson(url: string, method: 'GET' | 'PATCH' | 'DELETE', headers: Record<string, string> = {}, body?: unknown): Promise<Response> {
+  return fetch(url, {
+    method,
+    headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
