@@ -65,6 +65,9 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
   });
   // Without a listener, an idle client's error (server restart) would crash the process.
   pool.on('error', (error) => options.log.warn({ err: error }, 'postgres idle client error'));
+  // The pool listens only to idle clients: a checked-out client whose server goes away emits
+  // 'error' with no listener, which would crash the process. Its query fails anyway (→ 503).
+  pool.on('connect', (client) => client.on('error', (error) => options.log.debug({ err: error }, 'postgres client error')));
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -26,7 +26,10 @@ export class HistoryCache {
   ) {}
 
   async get(sessionId: string, version: number, limit: number): Promise<ChatMessage[] | undefined> {
-    if (!this.redis.ready) return undefined;
+    if (!this.redis.ready) {
+      this.warn(new Error('redis is not connected'));
+      return undefined;
+    }
     try {
       const raw = await this.redis.client.get(this.key(sessionId));
       if (raw === null) return undefined;

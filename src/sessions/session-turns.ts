@@ -5,6 +5,7 @@ import { ChassisError, notFound } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
 import { checkAccess } from './access.js';
 import type { HistoryCache } from './history-cache.js';
+import { SessionLease } from './session-lease.js';
 import type { SessionChanges, SessionRecord, SessionStore } from './session-store.js';
 
 export interface SessionTurnsOptions {
@@ -27,8 +28,8 @@ export const sessionBusy = (id: string) => new ChassisError(409, 'SESSION_BUSY',
 /**
  * Server-side turns. A new session is written only when its first turn commits, so a failed first
  * turn leaves nothing behind. A continued session is leased for the run (409 while another run
- * holds it); the lease is renewed every third of its length and lets go by itself if this
- * instance dies. The commit appends the user message and the run's messages in one transaction.
+ * holds it; see SessionLease). The commit appends the user message and the run's messages in one
+ * transaction, and lets go of the lease in the same transaction.
  */
 export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
   const { store, cache, maxMessages, log } = options;
@@ -55,7 +56,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
           { id, ownerId: request.principal.via === 'open' ? null : request.principal.userId, ...changesOf(request) },
           stored,
         );
-        await cache?.put(id, session.nextSeq, maxMessages, stored.slice(-maxMessages));
+        void cache?.put(id, session.nextSeq, maxMessages, stored.slice(-maxMessages));
       },
       async release() {},
     };
@@ -71,23 +72,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     if (lease.status === 'missing') throw notFound(`Session ${id} not found`);
     if (lease.status === 'busy') throw sessionBusy(id);
 
-    let committed = false;
-    const renewal = setInterval(() => {
-      store.renew(id, owner, leaseMs).then(
-        (held) => {
-          if (!held) log.warn({ sessionId: id }, 'session lease lost during a run; its commit will be refused');
-        },
-        (error: unknown) => log.warn({ err: error, sessionId: id }, 'session lease renewal failed'),
-      );
-    }, leaseMs / 3);
-    renewal.unref();
-    const letGo = async () => {
-      clearInterval(renewal);
-      if (committed) return;
-      // Never throws: a lease we could not release expires by itself.
-      await store.release(id, owner).catch((error: unknown) => log.warn({ err: error, sessionId: id }, 'session lease release failed'));
-    };
-
+    const held = new SessionLease(store, id, owner, leaseMs, log);
     let history: ChatMessage[];
     let session: SessionRecord;
     try {
@@ -96,7 +81,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
       checkAccess(session, request.principal, 'continue');
       history = (await cache?.get(id, session.nextSeq, maxMessages)) ?? (await store.tail(id, maxMessages));
     } catch (error) {
-      await letGo();
+      await held.release();
       throw error;
     }
 
@@ -112,11 +97,11 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         if (outcome.status === 'lease_lost') {
           throw new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy: this run lost its hold on it and the turn was not saved`);
         }
-        committed = true;
-        clearInterval(renewal);
-        await cache?.put(id, outcome.session.nextSeq, maxMessages, [...history, ...added].slice(-maxMessages));
+        held.committed();
+        // Not awaited: the turn is saved, and a hung Redis must not hold the answer back (put never throws).
+        void cache?.put(id, outcome.session.nextSeq, maxMessages, [...history, ...added].slice(-maxMessages));
       },
-      release: letGo,
+      release: () => held.release(),
     };
   }
 
