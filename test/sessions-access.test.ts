@@ -38,17 +38,18 @@ const operations = {
   PATCH: (sid: string, headers: Record<string, string>) => sendJson(`${app.url}/api/v1/agent/session/${sid}/access`, 'PATCH', headers, { is_public: false }),
   DELETE: (sid: string, headers: Record<string, string>) => sendJson(`${app.url}/api/v1/agent/session/${sid}`, 'DELETE', headers),
   continue: (sid: string, headers: Record<string, string>) => post(`${app.url}/api/v1/agent/completion`, { message: 'may I?', session_id: sid }, headers),
+  messages: (sid: string, headers: Record<string, string>) => sendJson(`${app.url}/api/v1/agent/session/${sid}/messages`, 'GET', headers),
 } as const;
 type Operation = keyof typeof operations;
 
 describe('object-level access on every session operation (#53)', () => {
   // alice owns the session and whitelists bob; carol owns one and is on its blacklist.
   const callers: Record<string, { session: 'alice' | 'carol'; headers: Record<string, string>; expected: Record<Operation, number> }> = {
-    owner: { session: 'alice', headers: as('alice'), expected: { GET: 200, PATCH: 200, DELETE: 200, continue: 200 } },
-    other: { session: 'alice', headers: as('mallory'), expected: { GET: 403, PATCH: 403, DELETE: 403, continue: 403 } },
-    whitelisted: { session: 'alice', headers: as('bob'), expected: { GET: 200, PATCH: 403, DELETE: 403, continue: 200 } },
-    'blacklisted owner': { session: 'carol', headers: as('carol'), expected: { GET: 403, PATCH: 403, DELETE: 403, continue: 403 } },
-    anonymous: { session: 'alice', headers: anonymous, expected: { GET: 401, PATCH: 401, DELETE: 401, continue: 401 } },
+    owner: { session: 'alice', headers: as('alice'), expected: { GET: 200, PATCH: 200, DELETE: 200, continue: 200, messages: 200 } },
+    other: { session: 'alice', headers: as('mallory'), expected: { GET: 403, PATCH: 403, DELETE: 403, continue: 403, messages: 403 } },
+    whitelisted: { session: 'alice', headers: as('bob'), expected: { GET: 200, PATCH: 403, DELETE: 403, continue: 200, messages: 200 } },
+    'blacklisted owner': { session: 'carol', headers: as('carol'), expected: { GET: 403, PATCH: 403, DELETE: 403, continue: 403, messages: 403 } },
+    anonymous: { session: 'alice', headers: anonymous, expected: { GET: 401, PATCH: 401, DELETE: 401, continue: 401, messages: 401 } },
   };
   const cases = Object.entries(callers).flatMap(([caller, spec]) =>
     (Object.keys(operations) as Operation[]).map((operation) => ({ caller, operation, ...spec, status: spec.expected[operation] })),
