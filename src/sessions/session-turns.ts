@@ -23,7 +23,7 @@ export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
 }
 
-export const sessionBusy = (id: string) => new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy`);
+const sessionBusy = (id: string) => new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy`);
 
 /**
  * Server-side turns. A new session is written only when its first turn commits, so a failed first
