@@ -6,6 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { post, startApp, type TestApp } from './support/app.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { json, sessionEnv } from './support/sessions.js';
+import { freePort } from './support/private-stores.js';
 import { createPgSchema, storesAvailable } from './support/stores.js';
 
 const stores = await storesAvailable();
@@ -121,6 +122,26 @@ describe('session leases', () => {
     } finally {
       peek.close();
       await app.close();
+    }
+  });
+});
+
+describe.skipIf(!stores.pg)('two instances on one PostgreSQL whose Redis is down (#87)', () => {
+  it('still lets only one run at a time through: the lease lives in the database', async () => {
+    const schema = await createPgSchema();
+    const env = sessionEnv(fake.url, { DATABASE_URL: schema.url, REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const first = await startApp(env);
+    const second = await startApp(env);
+    try {
+      const sid = (await json(await completion(first, { message: 'start' }))).session_id;
+      fake.setDefault({ kind: 'text', content: 'slow', delayMs: 50 });
+      const responses = await Promise.all([completion(first, { message: 'a', session_id: sid }), completion(second, { message: 'b', session_id: sid })]);
+      expect(responses.map((response) => response.status).sort()).toEqual([200, 409]);
+      expect(await messages(second, sid)).toHaveLength(4);
+    } finally {
+      await first.close();
+      await second.close();
+      await schema.drop();
     }
   });
 });
