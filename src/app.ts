@@ -5,7 +5,7 @@ import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { accountMigrations, createAccounts, type Accounts } from './accounts/index.js';
-import { RunTracker, type SessionTurns } from './agent/index.js';
+import { RunTracker } from './agent/index.js';
 import type { Config } from './config.js';
 import { migrate, openDatabase, type Database } from './db/index.js';
 import { ChassisError } from './errors.js';
@@ -17,11 +17,13 @@ import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js'
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
+import { registerSessionRoutes } from './http/session-routes.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
 import { createRateLimiter } from './limits/index.js';
 import { createMailer } from './mail/index.js';
 import { connectRedis, type RedisConnection } from './redis/index.js';
 import { DatabaseIdempotencyStore, idempotencyMigrations, MemoryIdempotencyStore, RunRegistry } from './runs/index.js';
+import { createSessions, sessionMigrations } from './sessions/index.js';
 import { builtinTools, createMcpTools, ToolRegistry, type McpTools, type Tool } from './tools/index.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -32,6 +34,8 @@ export interface AppOverrides {
   /** Extra local tools, registered after the built-ins. */
   tools?: Tool[];
   logger?: FastifyServerOptions['logger'];
+  /** Verifies `Authorization: Bearer` tokens when the product brings its own identity provider. */
+  bearerVerifier?: BearerVerifier;
 }
 
 export interface Chassis {
@@ -83,7 +87,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, { ...accountMigrations, ...idempotencyMigrations });
+    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;
@@ -118,8 +122,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const idempotency =
     database === undefined ? new MemoryIdempotencyStore(config.idempotencyTtlSeconds) : new DatabaseIdempotencyStore(database, config.idempotencyTtlSeconds);
   app.addHook('onClose', () => registry.close());
-  let bearerVerifier: BearerVerifier | undefined;
-  const sessions: SessionTurns | undefined = undefined;
+  let bearerVerifier: BearerVerifier | undefined = overrides.bearerVerifier;
+  const sessions =
+    config.enablePersistence && database !== undefined
+      ? createSessions({
+          database,
+          redis,
+          maxMessages: config.sessionMaxMessages,
+          leaseSeconds: config.sessionLeaseSeconds,
+          cacheTtlSeconds: config.sessionTtlSeconds,
+          log: app.log,
+        })
+      : undefined;
   const identity = createIdentityResolver(config, () => bearerVerifier);
   let accounts: Accounts | undefined;
   if (config.enableUserAuth && database !== undefined) {
@@ -177,7 +191,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     credentials: false,
     methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
     allowedHeaders: ['Authorization', 'X-API-Key', 'X-User-ID', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID'],
-    exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'Retry-After'],
+    exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'X-Session-Id', 'Retry-After'],
     maxAge: 600,
   });
   await app.register(swagger, {
@@ -198,8 +212,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
-  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions });
+  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions: sessions?.turns });
   registerRunRoutes(app, { config, registry, identity });
+  registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
 
   return app;

@@ -96,6 +96,8 @@ export function loadConfig(env: Env = process.env) {
     redisKeyPrefix: str(env, 'REDIS_KEY_PREFIX', 'chassis:'),
     sessionTtlSeconds: num(env, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
     sessionMaxMessages: num(env, 'SESSION_MAX_MESSAGES', 100, 2, 100_000),
+    // How long a run holds its session without renewing (renewed every third of it): a dead instance frees it after this.
+    sessionLeaseSeconds: num(env, 'SESSION_LEASE_SECONDS', 60, 0.1, 3600, false),
 
     // Accounts
     enableUserAuth,

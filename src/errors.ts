@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'SESSION_BUSY'
+  | 'AUTH_REQUIRED'
   | 'RATE_LIMITED'
   | 'FEATURE_DISABLED'
   | 'MODEL_NOT_CONFIGURED'

@@ -3,3 +3,4 @@ export { type AgentEvent, type StopReason, emptyUsage } from './events.js';
 export { newRunId, Run, RunTracker } from './run-tracker.js';
 export { clientSideTurn, type Turn, type TurnResult, type SessionTurns, type SessionTurnRequest } from './turn.js';
 export { driveRun, cancelledError, type RunOutcome } from './drive-run.js';
+export { trimHistory } from './history.js';

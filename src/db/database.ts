@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, type Migration } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
 import pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import { ChassisError } from '../errors.js';
@@ -65,6 +65,9 @@ function openPostgres(url: string, options: DatabaseOptions): Database {
   });
   // Without a listener, an idle client's error (server restart) would crash the process.
   pool.on('error', (error) => options.log.warn({ err: error }, 'postgres idle client error'));
+  // The pool listens only to idle clients: a checked-out client whose server goes away emits
+  // 'error' with no listener, which would crash the process. Its query fails anyway (→ 503).
+  pool.on('connect', (client) => client.on('error', (error) => options.log.debug({ err: error }, 'postgres client error')));
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
@@ -95,12 +98,19 @@ export async function migrate(database: Database, migrations: Record<string, Mig
     db: database.db,
     provider: { getMigrations: async () => migrations },
     allowUnorderedMigrations: true,
+    // Kysely otherwise takes a migration table in ANY schema as ours, and skips creating it here.
+    migrationTableSchema: database.dialect === 'postgres' ? await currentSchema(database) : undefined,
   });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((result) => result.status === 'Error')?.migrationName;
     throw new Error(`database migration ${failed ?? ''} failed: ${error instanceof Error ? error.message : String(error)}`);
   }
+}
+
+async function currentSchema(database: Database): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db);
+  return rows[0]!.schema;
 }
 
 /** Errors from the store become 503 (never a 500 with SQL in it): the client may retry. */

@@ -1,0 +1,34 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { SessionTurns } from '../agent/index.js';
+import type { Database } from '../db/index.js';
+import type { RedisConnection } from '../redis/index.js';
+import { HistoryCache } from './history-cache.js';
+import { SessionService } from './session-service.js';
+import { SessionStore } from './session-store.js';
+import { createSessionTurns } from './session-turns.js';
+
+export { sessionMigrations } from './migrations.js';
+export { SessionService } from './session-service.js';
+export { SessionStore, type SessionRecord, type StoredMessage, type AccessLists } from './session-store.js';
+export { HistoryCache } from './history-cache.js';
+export { mayAccess, applyAccessPatch, MAX_ACCESS_LIST_ENTRIES, type AccessPatch, type SessionOperation } from './access.js';
+export { createSessionTurns, newSessionId } from './session-turns.js';
+
+export interface SessionsOptions {
+  database: Database;
+  redis?: RedisConnection;
+  maxMessages: number;
+  leaseSeconds: number;
+  cacheTtlSeconds: number;
+  log: FastifyBaseLogger;
+}
+
+/** Server-side sessions: the turns the agent route runs, and the operations the session routes expose. */
+export function createSessions(options: SessionsOptions): { turns: SessionTurns; service: SessionService } {
+  const store = new SessionStore(options.database);
+  const cache = options.redis === undefined ? undefined : new HistoryCache(options.redis, options.cacheTtlSeconds, options.log);
+  return {
+    turns: createSessionTurns({ store, cache, maxMessages: options.maxMessages, leaseSeconds: options.leaseSeconds, log: options.log }),
+    service: new SessionService(store, cache),
+  };
+}
