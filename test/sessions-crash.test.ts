@@ -86,7 +86,7 @@ describe('crashes', () => {
       if (chunk.done) throw new Error('stream ended without done');
       text += new TextDecoder().decode(chunk.value);
       const frame = text.split('\n\n').find((piece) => piece.includes('"type":"done"'));
-      if (frame !== undefined) done = JSON.parse(frame.slice('data: '.length));
+      if (frame !== undefined) done = JSON.parse(/^data: (.*)$/m.exec(frame)![1]!);
     }
     // Killed the moment `done` arrived.
     await first.kill();

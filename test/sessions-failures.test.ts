@@ -78,7 +78,7 @@ describe('a failed turn persists nothing and leaves the session usable (#78)', (
     const sid = failed.headers.get('x-session-id');
     expect(sid).toMatch(/^[\w-]{22}$/);
     const { events } = await readSse(failed);
-    expect(events.map((event) => event.type)).toEqual(['error']);
+    expect(events.map((event) => event.type)).toEqual(['run_started', 'error']);
     expect((await fetch(`${app.url}/api/v1/agent/session/${sid}`)).status).toBe(404);
   });
 });
@@ -95,7 +95,8 @@ async function readUntil(response: Response, controller: AbortController, wanted
     const frames = buffer.split('\n\n');
     buffer = frames.pop()!;
     for (const frame of frames) {
-      if (frame.startsWith('data: ') && wanted(JSON.parse(frame.slice(6)))) {
+      const data = /^data: (.*)$/m.exec(frame)?.[1];
+      if (data !== undefined && wanted(JSON.parse(data))) {
         controller.abort();
         return;
       }
