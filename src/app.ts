@@ -131,6 +131,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           maxMessages: config.sessionMaxMessages,
           leaseSeconds: config.sessionLeaseSeconds,
           cacheTtlSeconds: config.sessionTtlSeconds,
+          queueMaxWaiting: config.sessionQueueMaxWaiting,
+          queueTimeoutSeconds: config.sessionQueueTimeoutSeconds,
           log: app.log,
         })
       : undefined;

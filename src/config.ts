@@ -98,6 +98,8 @@ export function loadConfig(env: Env = process.env) {
     sessionMaxMessages: num(env, 'SESSION_MAX_MESSAGES', 100, 2, 100_000),
     // How long a run holds its session without renewing (renewed every third of it): a dead instance frees it after this.
     sessionLeaseSeconds: num(env, 'SESSION_LEASE_SECONDS', 60, 0.1, 3600, false),
+    sessionQueueMaxWaiting: num(env, 'SESSION_QUEUE_MAX_WAITING', 8, 0, 10_000),
+    sessionQueueTimeoutSeconds: num(env, 'SESSION_QUEUE_TIMEOUT_SECONDS', 30, 0, 3600, false),
 
     // Accounts
     enableUserAuth,

@@ -39,6 +39,10 @@ export function clientSideTurn(context: ChatMessage[]): Turn {
 /** A server-side turn request: the new user text and what the session keeps beside its history. */
 export interface SessionTurnRequest {
   principal: Principal;
+  /** The run that will hold the session: a busy session's 409 names it, so a client can join its stream. */
+  runId: string;
+  /** On a busy session: answer 409 at once (`reject`), or wait for it in a bounded queue (`enqueue`). */
+  onBusy: 'reject' | 'enqueue';
   sessionId?: string;
   message: string;
   systemPrompt?: string;

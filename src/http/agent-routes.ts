@@ -63,7 +63,7 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
       let turn: Turn;
       try {
         run = deps.runs.start(runId);
-        turn = await beginTurn(body, principal, deps);
+        turn = await beginTurn(body, principal, runId, deps);
       } catch (error) {
         run?.end();
         // The run never started: a retry with the same key must be free to start it.
@@ -124,7 +124,7 @@ function checkCompletionRequest(body: CompletionRequest, config: Config): void {
   });
 }
 
-async function beginTurn(body: CompletionRequest, principal: Principal, deps: AgentRouteDeps): Promise<Turn> {
+async function beginTurn(body: CompletionRequest, principal: Principal, runId: string, deps: AgentRouteDeps): Promise<Turn> {
   if (body.messages !== undefined) {
     const context = body.messages as ChatMessage[];
     return clientSideTurn(body.system_prompt === undefined ? context : [{ role: 'system', content: body.system_prompt }, ...context]);
@@ -134,6 +134,8 @@ async function beginTurn(body: CompletionRequest, principal: Principal, deps: Ag
   }
   return deps.sessions.begin({
     principal,
+    runId,
+    onBusy: body.on_busy ?? 'reject',
     sessionId: body.session_id,
     message: body.message!,
     systemPrompt: body.system_prompt,

@@ -49,6 +49,11 @@ export function completionSchemas(config: Config) {
       }),
     ),
     stream: Type.Optional(Type.Boolean({ default: false })),
+    on_busy: Type.Optional(
+      Type.Union([Type.Literal('reject'), Type.Literal('enqueue')], {
+        description: 'Server-side mode, when another run holds the session: 409 at once (reject, the default) or wait for it (enqueue)',
+      }),
+    ),
     metadata: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: `Kept on the session; at most ${config.maxMetadataSize} bytes as JSON` }),
     ),

@@ -3,6 +3,7 @@ import type { SessionTurns } from '../agent/index.js';
 import type { Database } from '../db/index.js';
 import type { RedisConnection } from '../redis/index.js';
 import { HistoryCache } from './history-cache.js';
+import { SessionQueue } from './session-queue.js';
 import { SessionService } from './session-service.js';
 import { SessionStore } from './session-store.js';
 import { createSessionTurns } from './session-turns.js';
@@ -20,6 +21,9 @@ export interface SessionsOptions {
   maxMessages: number;
   leaseSeconds: number;
   cacheTtlSeconds: number;
+  /** `on_busy: "enqueue"`: runs waiting per session, and how long each may wait. */
+  queueMaxWaiting: number;
+  queueTimeoutSeconds: number;
   log: FastifyBaseLogger;
 }
 
@@ -28,7 +32,14 @@ export function createSessions(options: SessionsOptions): { turns: SessionTurns;
   const store = new SessionStore(options.database);
   const cache = options.redis === undefined ? undefined : new HistoryCache(options.redis, options.cacheTtlSeconds, options.log);
   return {
-    turns: createSessionTurns({ store, cache, maxMessages: options.maxMessages, leaseSeconds: options.leaseSeconds, log: options.log }),
+    turns: createSessionTurns({
+      store,
+      cache,
+      maxMessages: options.maxMessages,
+      leaseSeconds: options.leaseSeconds,
+      queue: new SessionQueue(options.queueMaxWaiting, options.queueTimeoutSeconds * 1000),
+      log: options.log,
+    }),
     service: new SessionService(store, cache),
   };
 }

@@ -21,6 +21,8 @@ export class SessionLease {
     readonly owner: string,
     private readonly leaseMs: number,
     private readonly log: FastifyBaseLogger,
+    /** Told when the session is free again (commit or release), so queued runs of this instance go at once. */
+    private readonly onFree: () => void = () => undefined,
   ) {
     this.expiresAt = Date.now() + leaseMs;
     this.renewal = setInterval(() => void this.renew(), leaseMs / 3);
@@ -31,6 +33,7 @@ export class SessionLease {
   committed(): void {
     this.ended = true;
     clearInterval(this.renewal);
+    this.onFree();
   }
 
   /** Never throws: a lease that cannot be released expires by itself. */
@@ -55,6 +58,7 @@ export class SessionLease {
   private async tryRelease(): Promise<void> {
     try {
       await this.store.release(this.sessionId, this.owner);
+      this.onFree();
     } catch (error) {
       if (Date.now() + RELEASE_RETRY_MS >= this.expiresAt) {
         this.log.warn({ err: error, sessionId: this.sessionId }, 'session lease release failed; it expires by itself');

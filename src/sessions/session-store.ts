@@ -44,7 +44,8 @@ export interface NewSession extends SessionChanges {
   ownerId: string | null;
 }
 
-export type LeaseOutcome = { status: 'held'; session: SessionRecord } | { status: 'busy' } | { status: 'missing' };
+/** `holder` is the lease owner that keeps the session busy: the id of the run holding it. */
+export type LeaseOutcome = { status: 'held'; session: SessionRecord } | { status: 'busy'; holder: string | null } | { status: 'missing' };
 export type AppendOutcome = { status: 'appended'; session: SessionRecord } | { status: 'lease_lost' } | { status: 'missing' };
 
 export interface MessagePageQuery {
@@ -126,8 +127,8 @@ export class SessionStore {
         .returningAll()
         .executeTakeFirst();
       if (row !== undefined) return { status: 'held', session: toRecord(row) };
-      const exists = await this.db.selectFrom('sessions').select('id').where('id', '=', id).executeTakeFirst();
-      return { status: exists === undefined ? 'missing' : 'busy' };
+      const exists = await this.db.selectFrom('sessions').select('lease_owner').where('id', '=', id).executeTakeFirst();
+      return exists === undefined ? { status: 'missing' } : { status: 'busy', holder: exists.lease_owner };
     });
   }
 

@@ -6,6 +6,7 @@ import type { ChatMessage } from '../model/types.js';
 import { checkAccess } from './access.js';
 import type { HistoryCache } from './history-cache.js';
 import { SessionLease } from './session-lease.js';
+import type { SessionQueue } from './session-queue.js';
 import type { SessionChanges, SessionRecord, SessionStore } from './session-store.js';
 
 export interface SessionTurnsOptions {
@@ -15,6 +16,8 @@ export interface SessionTurnsOptions {
   maxMessages: number;
   /** SESSION_LEASE_SECONDS: how long a run holds its session without renewing. */
   leaseSeconds: number;
+  /** Where `on_busy: "enqueue"` runs wait. */
+  queue: SessionQueue;
   log: FastifyBaseLogger;
 }
 
@@ -23,7 +26,11 @@ export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
 }
 
-const sessionBusy = (id: string) => new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy`);
+function sessionBusy(id: string, holder: string | null, queueFull = false): ChassisError {
+  const running = holder === null ? '' : ` (run ${holder} is running: GET /api/v1/agent/runs/${holder}/stream joins it)`;
+  const detail = queueFull ? `session ${id} is busy and its queue is full${running}` : `session ${id} is busy${running}`;
+  return new ChassisError(409, 'SESSION_BUSY', detail, { extra: holder === null ? {} : { run_id: holder } });
+}
 
 /**
  * Server-side turns. A new session is written only when its first turn commits, so a failed first
@@ -67,12 +74,19 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     if (found === undefined) throw notFound(`Session ${id} not found`);
     checkAccess(found, request.principal, 'continue');
 
-    const owner = randomBytes(16).toString('base64url');
-    const lease = await store.acquire(id, owner, leaseMs);
+    // The lease owner is the run id: unguessable, and what a busy session's 409 names.
+    const owner = request.runId;
+    const acquire = () => store.acquire(id, owner, leaseMs);
+    let lease = await acquire();
+    if (lease.status === 'busy' && request.onBusy === 'enqueue') {
+      const queued = await options.queue.waitTurn(id, acquire);
+      if (queued.status === 'queue_full') throw sessionBusy(id, lease.holder, true);
+      lease = queued;
+    }
     if (lease.status === 'missing') throw notFound(`Session ${id} not found`);
-    if (lease.status === 'busy') throw sessionBusy(id);
+    if (lease.status === 'busy') throw sessionBusy(id, lease.holder);
 
-    const held = new SessionLease(store, id, owner, leaseMs, log);
+    const held = new SessionLease(store, id, owner, leaseMs, log, () => options.queue.released(id));
     let history: ChatMessage[];
     let session: SessionRecord;
     try {
