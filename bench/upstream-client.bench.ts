@@ -14,7 +14,7 @@ import { startFakeProcess } from './processes.js';
 import { sseData } from './sse-frames.js';
 
 const CONCURRENCY = 16;
-const WARMUP_MS = 2000;
+const WARMUP_MS = 1000;
 // The clients take turns in short rounds, so a neighbour's load on this shared machine hits both alike.
 const ROUNDS = 3;
 const ROUND_MS = 1000;
