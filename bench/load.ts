@@ -1,0 +1,137 @@
+// A closed-loop load generator: `concurrency` workers, each sending its next request as soon as the
+// previous one is fully read and checked, over keep-alive connections of one undici Pool. The same
+// code drives the chassis and the fake upstream alone, so their numbers compare.
+
+import { Pool } from 'undici';
+import type { Exchange } from './exchanges.js';
+import { cpuMs } from './proc-stats.js';
+
+export interface LoadOptions {
+  origin: string;
+  exchange: Exchange;
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+  /** The process under test (its CPU per request is reported). */
+  serverPid: number;
+  /** The upstream behind it, when the server under test is the chassis. */
+  upstreamPid?: number;
+}
+
+export interface Percentiles {
+  p50: number;
+  p99: number;
+  mean: number;
+  max: number;
+}
+
+export interface LoadResult {
+  concurrency: number;
+  /** Checked, correct answers in the measured window. */
+  requests: number;
+  failures: number;
+  warmupFailures: number;
+  /** Up to five distinct failure messages. */
+  failureSamples: string[];
+  windowMs: number;
+  /** The measured window on the machine's monotonic clock in µs (the clock of V8 CPU profiles). */
+  windowMonotonicUs: [number, number];
+  requestsPerSecond: number;
+  latencyMs: Percentiles;
+  ttftMs: Percentiles | null;
+  serverCpuMsPerRequest: number;
+  upstreamCpuMsPerRequest: number | null;
+  loadGeneratorCpuMsPerRequest: number;
+}
+
+const MAX_FAILURE_SAMPLES = 5;
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+export function percentiles(values: number[]): Percentiles {
+  if (values.length === 0) return { p50: NaN, p99: NaN, mean: NaN, max: NaN };
+  const sorted = Float64Array.from(values).sort();
+  // Nearest rank: the smallest value with at least p% of the samples at or below it.
+  const rank = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+  const sum = sorted.reduce((total, value) => total + value, 0);
+  return { p50: rank(50), p99: rank(99), mean: sum / sorted.length, max: sorted[sorted.length - 1]! };
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.constructor.name}: ${error.message}`.slice(0, 300);
+  return String(error).slice(0, 300);
+}
+
+/**
+ * Warm up, then measure requests that start inside the window; when it closes no new request
+ * starts and the window ends when the last one has been read. CPU is the delta over that window,
+ * so requests still running from the warm-up make the per-request figure slightly pessimistic.
+ */
+export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  const pool = new Pool(options.origin, {
+    connections: options.concurrency,
+    pipelining: 1,
+    keepAliveTimeout: 60_000,
+    headersTimeout: 30_000,
+    bodyTimeout: 30_000,
+  });
+  let phase: 'warmup' | 'measure' | 'stop' = 'warmup';
+  const latencies: number[] = [];
+  const ttfts: number[] = [];
+  let failures = 0;
+  let warmupFailures = 0;
+  const failureSamples = new Set<string>();
+
+  async function worker(): Promise<void> {
+    while (phase !== 'stop') {
+      const measured = phase === 'measure';
+      const start = performance.now();
+      try {
+        const ttft = await options.exchange(pool);
+        if (measured) {
+          latencies.push(performance.now() - start);
+          if (ttft !== undefined) ttfts.push(ttft);
+        }
+      } catch (error) {
+        if (measured) failures++;
+        else warmupFailures++;
+        if (failureSamples.size < MAX_FAILURE_SAMPLES) failureSamples.add(describe(error));
+      }
+    }
+  }
+
+  const workers = Array.from({ length: options.concurrency }, worker);
+  await new Promise((resolve) => setTimeout(resolve, options.warmupMs));
+  const serverCpu0 = cpuMs(options.serverPid);
+  const upstreamCpu0 = options.upstreamPid === undefined ? 0 : cpuMs(options.upstreamPid);
+  const ownCpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const monotonic0 = monotonicUs();
+  phase = 'measure';
+  await new Promise((resolve) => setTimeout(resolve, options.durationMs));
+  phase = 'stop';
+  await Promise.all(workers);
+  const windowMs = performance.now() - t0;
+  const monotonic1 = monotonicUs();
+  const serverCpu = cpuMs(options.serverPid) - serverCpu0;
+  const upstreamCpu = options.upstreamPid === undefined ? null : cpuMs(options.upstreamPid) - upstreamCpu0;
+  const ownCpu = process.cpuUsage(ownCpu0);
+  await pool.close();
+
+  const completed = latencies.length + failures;
+  const perRequest = (ms: number) => (completed === 0 ? NaN : ms / completed);
+  return {
+    concurrency: options.concurrency,
+    requests: latencies.length,
+    failures,
+    warmupFailures,
+    failureSamples: [...failureSamples],
+    windowMs,
+    windowMonotonicUs: [monotonic0, monotonic1],
+    requestsPerSecond: (latencies.length * 1000) / windowMs,
+    latencyMs: percentiles(latencies),
+    ttftMs: ttfts.length === 0 ? null : percentiles(ttfts),
+    serverCpuMsPerRequest: perRequest(serverCpu),
+    upstreamCpuMsPerRequest: upstreamCpu === null ? null : perRequest(upstreamCpu),
+    loadGeneratorCpuMsPerRequest: perRequest((ownCpu.user + ownCpu.system) / 1000),
+  };
+}
