@@ -3,7 +3,7 @@
 // Target: the 1,000-message append costs at most 1.5× the 10-message one (an append must not
 // rewrite history). Also reported: the whole store work of a turn (lease + history tail + commit).
 //
-//   npx tsx bench/session-append.ts            (PostgreSQL from TEST_PG_URL, default the local `test` db)
+//   npx tsx bench/session-append.bench.ts            (PostgreSQL from TEST_PG_URL, default the local `test` db)
 //
 // Writes bench/results/session-append-<YYYY-MM-DD>.json and stops by itself.
 
