@@ -93,6 +93,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   let redis: RedisConnection | undefined;
   if (config.redisUrl !== undefined) {
     redis = connectRedis(config.redisUrl, config.redisKeyPrefix, app.log);
+    // Counters and locks fall back to this instance alone while Redis is not ready: give it a
+    // moment at start so a healthy Redis is in use from the first request.
+    await redis.whenReady(2_000);
     const connected = redis;
     app.addHook('onClose', () => connected.close());
     healthChecks.push({ name: 'redis', required: false, check: () => connected.healthy() });
