@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { post, startApp, type TestApp } from './support/app.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { json, sessionEnv } from './support/sessions.js';
-import { freePort } from './support/private-stores.js';
+import { freePort } from './support/server-process.js';
 import { createPgSchema, storesAvailable } from './support/stores.js';
 
 const stores = await storesAvailable();
