@@ -44,6 +44,8 @@ function track(child: ChildProcess, name: string): { exited: Promise<number | nu
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code, signal) => {
       children.delete(child);
+      // Nobody asked it to stop: say so at once, with its last words, or the bench only sees ECONNREFUSED.
+      if (!child.killed) process.stderr.write(`bench: ${name} exited by itself (code ${code}, signal ${signal})\n${stderr}\n`);
       resolve(code ?? (signal ? null : 0));
     });
   });

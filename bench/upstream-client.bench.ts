@@ -1,7 +1,8 @@
 // What one upstream model call costs the client side, in this process's CPU: the chassis's own
-// model client (src/model: openai SDK over undici fetch) against a bare undici.request that parses
-// the same answers, both calling the fake upstream process. It tells how much of the chassis's CPU
-// per request a small client of our own could save. Run by `npm run bench` (a *.bench.ts script).
+// model client (src/model: undici.request, our SSE splitter, retries and timeouts) against undici
+// fetch and a bare undici.request that parse the same answers, all calling the fake upstream
+// process. It tells what the client's own work (deltas, tool-call merging, error handling) costs
+// above the least a client can do. Run by `npm run bench` (a *.bench.ts script).
 
 import { writeFileSync } from 'node:fs';
 import { Agent, fetch as undiciFetch } from 'undici';
@@ -36,7 +37,7 @@ const toolSpecs: ToolSpec[] = registry.select(null).specs;
 const messages = [{ role: 'user' as const, content: 'Please answer in fifty words. What is 2 + 2?' }];
 
 function chassisClient(upstreamUrl: string): { call: Call; close(): Promise<void> } {
-  const client = createOpenAIModelClient(configFrom({ OPENAI_BASE_URL: upstreamUrl, OPENAI_API_KEY: 'bench' }));
+  const client = createOpenAIModelClient(configFrom({ OPENAI_BASE_URL: upstreamUrl, OPENAI_API_KEY: 'bench' }), 'bench');
   return {
     async call(stream) {
       let content = '';
@@ -74,7 +75,7 @@ async function contentOf(stream: boolean, body: AsyncIterable<Uint8Array | strin
 
 const HEADERS = { 'content-type': 'application/json', authorization: 'Bearer bench' };
 
-/** undici's fetch with the same keep-alive agent, without the SDK: separates the SDK's cost from fetch's. */
+/** undici's fetch with the same keep-alive agent: what fetch and web streams cost over undici.request. */
 function fetchClient(upstreamUrl: string): { call: Call; close(): Promise<void> } {
   const dispatcher = new Agent({ keepAliveTimeout: 30_000 });
   const url = `${upstreamUrl.replace(/\/$/, '')}/chat/completions`;
@@ -136,7 +137,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     const clients = [
-      { name: 'chassis model client (openai SDK + undici fetch)', ...chassisClient(fake.url) },
+      { name: 'chassis model client (undici.request, own SSE parsing)', ...chassisClient(fake.url) },
       { name: 'undici fetch + JSON.parse, no SDK', ...fetchClient(fake.url) },
       { name: 'undici.request + JSON.parse, no SDK', ...bareClient(fake.url) },
     ];

@@ -104,7 +104,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Services
   const limits = createRateLimiter(redis);
   app.addHook('onClose', async () => limits.close());
-  const model = overrides.model ?? createOpenAIModelClient(config);
+  const model = overrides.model ?? createOpenAIModelClient(config, VERSION);
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
   const mcp = createMcpTools({

@@ -34,7 +34,8 @@ export async function streamEvents(
   try {
     for await (const { seq, event } of source.follow(afterSeq, left.signal)) {
       if (sse.closed) break;
-      await sse.send(event, `${runId}:${seq}`);
+      const backPressure = sse.send(event, `${runId}:${seq}`);
+      if (backPressure !== undefined) await backPressure;
     }
   } finally {
     sse.end();

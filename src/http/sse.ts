@@ -5,11 +5,21 @@ import type { ServerResponse } from 'node:http';
  * Server-Sent Events over one response: `data: <json>\n\n` frames, a `: ping` comment when the
  * stream has been quiet for the heartbeat interval (proxies drop idle streams), back-pressure
  * honoured, and nothing written once the client is gone.
+ *
+ * Frames are coalesced: everything sent in one tick (a provider packet often carries many tokens)
+ * goes out as one write, one HTTP chunk and one syscall, flushed on process.nextTick so no frame
+ * waits for I/O. The headers leave with the first frame rather than in a write of their own.
  */
 export class SseWriter {
   private readonly res: ServerResponse;
   private readonly heartbeat: NodeJS.Timeout;
   private gone = false;
+  /** Anything (headers included) written to the socket yet. writeHead only prepares the headers. */
+  private written = false;
+  private pending = '';
+  private scheduled = false;
+  /** Set while the socket buffer is full: senders wait on it. */
+  private drained: Promise<void> | null = null;
 
   constructor(reply: FastifyReply, heartbeatSeconds: number, extraHeaders: Record<string, string> = {}) {
     reply.hijack();
@@ -25,12 +35,13 @@ export class SseWriter {
       connection: 'keep-alive',
     });
     this.res.writeHead(200, headers);
-    this.res.flushHeaders();
     this.res.once('close', () => {
       this.gone = true;
       clearTimeout(this.heartbeat);
     });
     this.heartbeat = setTimeout(this.ping, heartbeatSeconds * 1000);
+    // Headers go out at the end of this tick even when no frame is ready by then.
+    this.schedule();
   }
 
   /** True once the client disconnected or the stream was ended. */
@@ -42,34 +53,61 @@ export class SseWriter {
     this.res.once('close', listener);
   }
 
-  /** One event; `id` (run_id:seq) lets a client resume with Last-Event-ID. */
-  async send(event: object, id?: string): Promise<void> {
-    await this.write(id === undefined ? `data: ${JSON.stringify(event)}\n\n` : `id: ${id}\ndata: ${JSON.stringify(event)}\n\n`);
+  /**
+   * Queues one event; `id` (run_id:seq) lets a client resume with Last-Event-ID. Returns a promise
+   * only while the client reads slower than we write: await it before sending more.
+   */
+  send(event: object, id?: string): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    this.pending += id === undefined ? `data: ${JSON.stringify(event)}\n\n` : `id: ${id}\ndata: ${JSON.stringify(event)}\n\n`;
+    this.schedule();
+    return this.drained ?? undefined;
   }
 
   end(): void {
     clearTimeout(this.heartbeat);
-    if (!this.closed) this.res.end();
+    if (this.closed) return;
+    const rest = this.pending;
+    this.pending = '';
+    if (rest === '') this.res.end();
+    else this.res.end(rest);
   }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(this.flush);
+  }
+
+  private readonly flush = () => {
+    this.scheduled = false;
+    if (this.closed) return;
+    if (this.pending === '') {
+      if (!this.written) this.res.flushHeaders();
+      this.written = true;
+      return;
+    }
+    const frames = this.pending;
+    this.pending = '';
+    this.written = true;
+    this.heartbeat.refresh();
+    if (!this.res.write(frames) && this.drained === null) {
+      this.drained = new Promise<void>((resolve) => {
+        const done = () => {
+          this.res.off('drain', done);
+          this.res.off('close', done);
+          this.drained = null;
+          resolve();
+        };
+        this.res.on('drain', done);
+        this.res.on('close', done);
+      });
+    }
+  };
 
   private readonly ping = () => {
     if (this.closed) return;
-    this.res.write(': ping\n\n');
-    this.heartbeat.refresh();
+    this.pending += ': ping\n\n';
+    this.flush();
   };
-
-  private async write(frame: string): Promise<void> {
-    if (this.closed) return;
-    this.heartbeat.refresh();
-    if (this.res.write(frame)) return;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        this.res.off('drain', done);
-        this.res.off('close', done);
-        resolve();
-      };
-      this.res.on('drain', done);
-      this.res.on('close', done);
-    });
-  }
 }

@@ -1,6 +1,22 @@
-import OpenAI from 'openai';
 import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
+
+export type UpstreamHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * The provider answered with an error: a non-2xx status, or an `error` object where a completion
+ * or a stream chunk should be (`status` is null then). `body` is the provider's parsed answer.
+ */
+export class UpstreamHttpError extends Error {
+  constructor(
+    readonly status: number | null,
+    readonly headers: UpstreamHeaders,
+    readonly body: unknown,
+  ) {
+    super(status === null ? 'the model provider sent an error in its answer' : `the model provider answered HTTP ${status}`);
+    this.name = 'UpstreamHttpError';
+  }
+}
 
 const RETRYABLE_STATUSES = new Set([408, 409, 429]);
 const CONTEXT_LENGTH = /context[_ ]length|maximum context|too many tokens|context window/i;
@@ -12,7 +28,7 @@ interface MapOptions {
   secrets: readonly string[];
 }
 
-/** Turns whatever the SDK threw into the one error the client sees; provider bodies are trimmed and scrubbed. */
+/** Turns whatever the model call threw into the one error the client sees; provider bodies are trimmed and scrubbed. */
 export function mapUpstreamError(error: unknown, options: MapOptions): ChassisError {
   if (error instanceof ChassisError) return error;
   if (options.timedOut) {
@@ -22,9 +38,16 @@ export function mapUpstreamError(error: unknown, options: MapOptions): ChassisEr
   if (options.aborted) {
     return abortError(error);
   }
-  if (error instanceof OpenAI.APIError && typeof error.status === 'number') {
+  if (error instanceof UpstreamHttpError) {
     const status = error.status;
-    const providerMessage = scrub(extractMessage(error), options.secrets);
+    const providerMessage = scrub(extractMessage(error.body), options.secrets);
+    if (status === null) {
+      // An error inside a 200 answer: the provider failed while answering.
+      if (CONTEXT_LENGTH.test(providerMessage)) {
+        return new ChassisError(400, 'CONTEXT_LENGTH_EXCEEDED', `The conversation is too long for the model${suffix(providerMessage)}`, { cause: error });
+      }
+      return new ChassisError(502, 'UPSTREAM_ERROR', `The model provider failed${suffix(providerMessage)}`, { cause: error, retryable: true });
+    }
     const retryAfter = parseRetryAfter(error.headers);
     const headers: Record<string, string> = retryAfter === null ? {} : { 'retry-after': String(Math.ceil(retryAfter)) };
     const extra = { upstream_status: status, ...(retryAfter === null ? {} : { retry_after_seconds: retryAfter }) };
@@ -45,16 +68,12 @@ export function mapUpstreamError(error: unknown, options: MapOptions): ChassisEr
     }
     return new ChassisError(502, 'UPSTREAM_BAD_REQUEST', `The model provider refused the request (HTTP ${status})${suffix(providerMessage)}`, { cause: error, extra });
   }
-  if (error instanceof OpenAI.APIConnectionTimeoutError) {
-    return new ChassisError(504, 'UPSTREAM_TIMEOUT', 'The model provider did not answer in time', { cause: error, retryable: true });
-  }
   return new ChassisError(502, 'UPSTREAM_UNAVAILABLE', 'The model provider could not be reached or dropped the connection', { cause: error, retryable: true });
 }
 
 /** The reason a run was aborted from our side (client gone, cancel, shutdown, deadline) is kept as the error. */
 function abortError(error: unknown): ChassisError {
-  const reason = error instanceof OpenAI.APIUserAbortError ? error.cause : error;
-  if (reason instanceof ChassisError) return reason;
+  if (error instanceof ChassisError) return error;
   return new ChassisError(499, 'CLIENT_DISCONNECTED', 'The request was aborted', { cause: error });
 }
 
@@ -81,14 +100,10 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function parseRetryAfter(headers: unknown): number | null {
+function parseRetryAfter(headers: UpstreamHeaders): number | null {
   const get = (name: string): string | null => {
-    if (headers && typeof (headers as Headers).get === 'function') return (headers as Headers).get(name);
-    if (headers && typeof headers === 'object') {
-      const value = (headers as Record<string, unknown>)[name];
-      return typeof value === 'string' ? value : null;
-    }
-    return null;
+    const value = headers[name];
+    return typeof value === 'string' ? value : null;
   };
   const ms = get('retry-after-ms');
   if (ms !== null && Number.isFinite(Number(ms))) return Number(ms) / 1000;
@@ -100,10 +115,13 @@ function parseRetryAfter(headers: unknown): number | null {
   return Number.isNaN(date) ? null : Math.max(0, (date - Date.now()) / 1000);
 }
 
-function extractMessage(error: InstanceType<typeof OpenAI.APIError>): string {
-  const body = error.error as { message?: unknown } | undefined;
-  if (body && typeof body.message === 'string') return body.message;
-  return '';
+/** OpenAI's `{"error": {"message"}}`, and the `{"error": "..."}` / `{"message"}` shapes other providers use. */
+function extractMessage(body: unknown): string {
+  if (body === null || typeof body !== 'object') return '';
+  const { error, message } = body as { error?: unknown; message?: unknown };
+  if (typeof error === 'string') return error;
+  if (error !== null && typeof error === 'object' && typeof (error as { message?: unknown }).message === 'string') return (error as { message: string }).message;
+  return typeof message === 'string' ? message : '';
 }
 
 function scrub(message: string, secrets: readonly string[]): string {
