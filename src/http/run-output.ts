@@ -16,6 +16,8 @@ export function answer(outcome: Pick<RunOutcome, 'content' | 'stopReason' | 'too
   };
 }
 
+const CLIENT_LEFT = 'client left';
+
 /** Writes a run's events after `afterSeq` as SSE (`id: run_id:seq`), following live until its terminal event. */
 export async function streamEvents(
   reply: FastifyReply,
@@ -27,8 +29,12 @@ export async function streamEvents(
 ): Promise<void> {
   const sse = new SseWriter(reply, heartbeatSeconds, { 'x-run-id': runId });
   const left = new AbortController();
+  let followed = false;
   sse.onClose(() => {
-    left.abort();
+    // A stream closes after its last event too: only a client that left early stops anything.
+    if (followed) return;
+    // With a reason: abort() without one builds a DOMException and its stack trace.
+    left.abort(CLIENT_LEFT);
     onLeave?.();
   });
   try {
@@ -37,6 +43,7 @@ export async function streamEvents(
       const backPressure = sse.send(event, `${runId}:${seq}`);
       if (backPressure !== undefined) await backPressure;
     }
+    followed = !sse.closed;
   } finally {
     sse.end();
   }

@@ -23,25 +23,27 @@ export interface RunEnd {
   error: { detail: string; code: string; status: number } | null;
 }
 
-/**
- * The events of one run, kept for its lifetime plus a grace period so a client that lost its
- * stream can replay what it missed and then follow live. Appending is an array push and a wake-up
- * of whoever waits: cheap enough to record every token.
- */
 /** Told of every append and of the end, e.g. to mirror the run to Redis. */
 export interface RunObserver {
   appended(log: RunLog, event: LoggedEvent): void;
   ended(log: RunLog): void;
 }
 
+/**
+ * The events of one run, kept for its lifetime plus a grace period so a client that lost its
+ * stream can replay what it missed and then follow live. Appending is an array push and, once per
+ * tick, a wake-up of whoever waits: cheap enough to record every token, and a follower wakes once
+ * for all the tokens of a provider packet rather than once per token.
+ */
 export class RunLog {
   readonly events: LoggedEvent[] = [];
   observer: RunObserver | null = null;
   status: RunStatus = 'running';
   end: RunEnd | null = null;
   endedAt: number | null = null;
-  private wake: (() => void) | null = null;
-  private changed: Promise<void> | null = null;
+  /** Followers waiting for the next append; woken together on process.nextTick. */
+  private waiters: Array<() => void> = [];
+  private wakeScheduled = false;
   private readonly endListeners: Array<(log: RunLog) => void> = [];
 
   constructor(readonly info: RunInfo) {}
@@ -72,30 +74,35 @@ export class RunLog {
   /** Events after `afterSeq`, then live ones as they come, until the run has ended or `signal` aborts. */
   async *follow(afterSeq: number, signal?: AbortSignal): AsyncGenerator<LoggedEvent> {
     let next = Math.max(0, afterSeq);
-    for (;;) {
-      while (next < this.events.length) yield this.events[next++]!;
-      if (this.end !== null || signal?.aborted) return;
-      await this.nextChange(signal);
+    let resume: (() => void) | null = null;
+    // One listener for the whole follow, not one per wait: EventTarget calls cost more than a token.
+    const onAbort = () => resume?.();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      for (;;) {
+        while (next < this.events.length) yield this.events[next++]!;
+        if (this.end !== null || signal?.aborted) return;
+        await new Promise<void>((resolve) => {
+          resume = resolve;
+          this.waiters.push(resolve);
+        });
+        resume = null;
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
-  private nextChange(signal?: AbortSignal): Promise<void> {
-    if (this.changed === null) this.changed = new Promise((resolve) => (this.wake = resolve));
-    if (signal === undefined) return this.changed;
-    return new Promise((resolve) => {
-      const done = () => {
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      signal.addEventListener('abort', done, { once: true });
-      void this.changed!.then(done);
-    });
+  private notify(): void {
+    if (this.waiters.length === 0 || this.wakeScheduled) return;
+    this.wakeScheduled = true;
+    process.nextTick(this.wake);
   }
 
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = null;
-    this.changed = null;
-    wake?.();
-  }
+  private readonly wake = () => {
+    this.wakeScheduled = false;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  };
 }
