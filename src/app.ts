@@ -169,7 +169,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         runs.abortAll(new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; the run was stopped'));
         await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       }
-      await app.close();
+      // A stream that was still writing its last event when closing began becomes an idle
+      // keep-alive connection only afterwards: keep closing idle connections until all are gone.
+      const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweeper);
+      }
     },
   };
   app.decorate('chassis', chassis);
