@@ -95,6 +95,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   if (config.redisUrl !== undefined) {
     const { connectRedis } = await import('./redis/index.js');
     redis = connectRedis(config.redisUrl, config.redisKeyPrefix, app.log);
+    // Counters and locks fall back to this instance alone while Redis is not ready: give it a
+    // moment at start so a healthy Redis is in use from the first request.
+    await redis.whenReady(2_000);
     const connected = redis;
     app.addHook('onClose', () => connected.close());
     healthChecks.push({ name: 'redis', required: false, check: () => connected.healthy() });
@@ -169,7 +172,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         runs.abortAll(new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; the run was stopped'));
         await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       }
-      await app.close();
+      // A stream that was still writing its last event when closing began becomes an idle
+      // keep-alive connection only afterwards: keep closing idle connections until all are gone.
+      const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweeper);
+      }
     },
   };
   app.decorate('chassis', chassis);

@@ -7,29 +7,32 @@ import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthClient, authEnv, PASSWORD, uniqueEmail, type TestApp } from './support/accounts.js';
-import { startChildServer, type ChildServer } from './support/child-server.js';
+import { spawnServer, type ServerProcess } from './support/server-process.js';
 import { startSmtpSink, type SmtpSink } from './support/smtp-sink.js';
 
 const SAMPLES = 40;
 const WARM_UP = 10;
 
 let sink: SmtpSink;
-let server: ChildServer;
+let server: ServerProcess;
 let app: TestApp;
 let dir: string;
 
 beforeAll(async () => {
   sink = await startSmtpSink();
   dir = mkdtempSync(join(tmpdir(), 'accounts-timing-'));
-  server = await startChildServer(
-    authEnv(sink, {
+  server = await spawnServer({
+    ENABLE_PERSISTENCE: 'false',
+    ENABLE_RATE_LIMITING: 'false',
+    LOG_LEVEL: 'warn',
+    ...authEnv(sink, {
       DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`,
       LOGIN_RATE_LIMIT_ATTEMPTS: '100000',
       LOGIN_ACCOUNT_RATE_LIMIT_ATTEMPTS: '100000',
       EMAIL_RATE_LIMIT_PER_IP: '100000',
       VERIFICATION_RATE_LIMIT_SECONDS: '0',
     }),
-  );
+  }).ready;
   // AuthClient needs only the URL of the app it talks to.
   app = { url: server.url } as TestApp;
 });

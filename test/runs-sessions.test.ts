@@ -117,3 +117,24 @@ describe('two runs on one session', () => {
     for (const response of await Promise.all([holder, ...queued])) expect(response.status).toBe(200);
   });
 });
+
+describe('the enqueue wait is bounded', () => {
+  it('answers 409 naming the running run once SESSION_QUEUE_TIMEOUT_SECONDS has passed', async () => {
+    const impatient = await startApp({ OPENAI_BASE_URL: fake.url, ENABLE_PERSISTENCE: 'true', DATABASE_URL: 'sqlite::memory:', SESSION_QUEUE_TIMEOUT_SECONDS: '0.3' });
+    try {
+      fake.script({ kind: 'text', content: 'first' }, { kind: 'text', content: 'x'.repeat(60), chunkSize: 1, delayMs: 20 });
+      const { session_id } = await (await post(`${impatient.url}/api/v1/agent/completion`, { message: 'start' })).json();
+      const holder = post(`${impatient.url}/api/v1/agent/completion`, { message: 'hold', session_id });
+      await fake.waitForRequests(2);
+      const started = Date.now();
+      const waited = await post(`${impatient.url}/api/v1/agent/completion`, { message: 'wait', session_id, on_busy: 'enqueue' });
+      expect(waited.status).toBe(409);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+      const busy = await waited.json();
+      expect(busy).toMatchObject({ code: 'SESSION_BUSY', run_id: expect.stringMatching(/^run_/) });
+      expect((await holder).status).toBe(200);
+    } finally {
+      await impatient.close();
+    }
+  });
+});

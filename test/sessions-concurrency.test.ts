@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { post, startApp, type TestApp } from './support/app.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { json, sessionEnv } from './support/sessions.js';
-import { freePort } from './support/private-stores.js';
+import { freePort } from './support/server-process.js';
 import { createPgSchema, storesAvailable } from './support/stores.js';
 
 const stores = await storesAvailable();
@@ -44,7 +44,10 @@ describe.each([
       const succeeded = bodies.flatMap((body, i) => (statuses[i] === 200 ? [`turn ${i}`] : []));
       expect(succeeded.length).toBeGreaterThanOrEqual(1);
       for (const [i, body] of bodies.entries()) {
-        if (statuses[i] === 409) expect(body).toEqual({ detail: `session ${sid} is busy`, code: 'SESSION_BUSY' });
+        if (statuses[i] === 409) {
+          expect(body).toMatchObject({ code: 'SESSION_BUSY', run_id: expect.stringMatching(/^run_/) });
+          expect(body.detail).toMatch(new RegExp(`^session ${sid} is busy \\(run ${body.run_id} is running`));
+        }
       }
 
       const stored = await messages(app, sid);

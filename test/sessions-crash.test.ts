@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,55 +5,14 @@ import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { post } from './support/app.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
-import { freePort } from './support/private-stores.js';
+import { spawnServer, type ServerProcess } from './support/server-process.js';
 import { json } from './support/sessions.js';
 
 // The server as a real process, so it can be SIGKILLed: nothing gets a chance to flush or clean up.
 
-interface Server {
-  url: string;
-  process: ChildProcess;
-  kill(): Promise<void>;
-}
-
-const ROOT = join(import.meta.dirname, '..');
-
-async function startServer(env: Record<string, string>): Promise<Server> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited: ${stderr}`);
-    const up = await fetch(`${url}/health`).then(
-      (response) => response.ok,
-      () => false,
-    );
-    if (up) break;
-    if (Date.now() > deadline) throw new Error(`server did not start: ${stderr}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    url,
-    process: child,
-    async kill() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
-
 let fake: FakeUpstream;
 let dir: string;
-const running: Server[] = [];
+const running: ServerProcess[] = [];
 
 beforeAll(async () => {
   fake = await startFakeUpstream();
@@ -66,8 +24,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function server(env: Record<string, string>): Promise<Server> {
-  const started = await startServer(env);
+async function server(env: Record<string, string>): Promise<ServerProcess> {
+  const started = await spawnServer({ HOME: process.env.HOME ?? '', LOG_LEVEL: 'warn', ...env }).ready;
   running.push(started);
   return started;
 }

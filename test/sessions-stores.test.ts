@@ -318,7 +318,8 @@ describe.skipIf(!stores.pg || !stores.redis)('two instances on one PostgreSQL an
     const statuses = [a.status, b.status].sort();
     expect(statuses).toEqual([200, 409]);
     const busy = await json(a.status === 409 ? a : b);
-    expect(busy).toEqual({ detail: `session ${sid} is busy`, code: 'SESSION_BUSY' });
+    expect(busy).toMatchObject({ code: 'SESSION_BUSY', run_id: expect.stringMatching(/^run_/) });
+    expect(busy.detail).toContain(`session ${sid} is busy`);
     const view = await fetch(`${second.url}/api/v1/agent/session/${sid}`, { headers: as('alice') });
     expect((await json(view)).message_count).toBe(4);
   });

@@ -2,7 +2,10 @@ import { request as httpRequest, Agent } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { readSse } from './support/app.js';
-import { spawnServer } from './support/server-process.js';
+import { spawnServer as spawnMain } from './support/server-process.js';
+
+/** Persistence is off in these tests: nothing here needs a store. */
+const spawnServer = (env: Record<string, string>) => spawnMain({ ENABLE_PERSISTENCE: 'false', ...env });
 
 let fake: FakeUpstream;
 beforeAll(async () => {

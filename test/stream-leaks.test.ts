@@ -9,10 +9,10 @@ let server: ServerProcess;
 beforeAll(async () => {
   fake = await startFakeUpstream();
   fake.setDefault({ kind: 'text', content: 'y'.repeat(200), chunkSize: 1, delayMs: 10 });
-  server = await spawnServer({ OPENAI_BASE_URL: fake.url, LOG_LEVEL: 'warn' }).ready;
+  server = await spawnServer({ ENABLE_PERSISTENCE: 'false', OPENAI_BASE_URL: fake.url, LOG_LEVEL: 'warn' }).ready;
 });
 afterAll(async () => {
-  server.child.kill('SIGKILL');
+  await server.kill();
   await fake.close();
 });
 

@@ -7,6 +7,8 @@ export interface RedisConnection {
   prefix: string;
   /** Ready now: callers bypass Redis (falling back to the database or memory) when false. */
   readonly ready: boolean;
+  /** Resolves when connected, or after `timeoutMs` (Redis being down never stops the start). */
+  whenReady(timeoutMs: number): Promise<void>;
   healthy(): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -39,6 +41,18 @@ export function connectRedis(url: string, prefix: string, log: FastifyBaseLogger
     prefix,
     get ready() {
       return client.status === 'ready';
+    },
+    whenReady(timeoutMs) {
+      if (client.status === 'ready') return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(done, timeoutMs);
+        function done() {
+          clearTimeout(timer);
+          client.off('ready', done);
+          resolve();
+        }
+        client.once('ready', done);
+      });
     },
     async healthy() {
       if (client.status !== 'ready') return false;

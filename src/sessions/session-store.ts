@@ -119,17 +119,23 @@ export class SessionStore {
   /** Takes the session for one run unless another run holds an unexpired lease. */
   acquire(id: string, owner: string, leaseMs: number): Promise<LeaseOutcome> {
     return guard(async () => {
-      const now = Date.now();
-      const row = await this.db
-        .updateTable('sessions')
-        .set({ lease_owner: owner, lease_until: now + leaseMs })
-        .where('id', '=', id)
-        .where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_until', '<=', now)]))
-        .returningAll()
-        .executeTakeFirst();
-      if (row !== undefined) return { status: 'held', session: toRecord(row) };
-      const exists = await this.db.selectFrom('sessions').select('lease_owner').where('id', '=', id).executeTakeFirst();
-      return exists === undefined ? { status: 'missing' } : { status: 'busy', holder: exists.lease_owner };
+      // The holder may let go between the conditional UPDATE and the look at who holds it: then
+      // the session is free, so try again rather than answer "busy" with nobody holding it.
+      for (let attempt = 0; ; attempt++) {
+        const now = Date.now();
+        const row = await this.db
+          .updateTable('sessions')
+          .set({ lease_owner: owner, lease_until: now + leaseMs })
+          .where('id', '=', id)
+          .where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_until', '<=', now)]))
+          .returningAll()
+          .executeTakeFirst();
+        if (row !== undefined) return { status: 'held', session: toRecord(row) };
+        const current = await this.db.selectFrom('sessions').select(['lease_owner', 'lease_until']).where('id', '=', id).executeTakeFirst();
+        if (current === undefined) return { status: 'missing' };
+        const held = current.lease_owner !== null && (current.lease_until ?? 0) > Date.now();
+        if (held || attempt >= 2) return { status: 'busy', holder: current.lease_owner };
+      }
     });
   }
 

@@ -1,15 +1,32 @@
+// The server as a separate process (src/main.ts, `node --import tsx`), for what an in-process server
+// cannot show: signals and exit codes, crashes (SIGKILL), its own descriptors and memory, and timing
+// where the test's HTTP client would otherwise share the server's event loop.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const START_TIMEOUT_MS = 20_000;
+
+/** Resolves with the exit code, or the signal name, once the process has ended. */
+type Exit = Promise<number | string>;
 
 export interface ServerProcess {
-  child: ChildProcess;
   url: string;
+  child: ChildProcess;
+  /** Everything the process wrote so far, stdout and stderr interleaved. */
   output(): string;
-  /** Resolves with the exit code (or the signal name) once the process has ended. */
-  exited: Promise<number | string>;
+  exited: Exit;
+  /** SIGTERM, then wait for the exit. Does nothing to a process that has already ended. */
+  stop(): Exit;
+  /** SIGKILL, then wait for the exit. Does nothing to a process that has already ended. */
+  kill(): Exit;
+}
+
+/** A process on its way up: `ready` resolves once /health answers, and rejects if it exits (or hangs) first. */
+export interface StartingServer extends Omit<ServerProcess, 'url'> {
+  ready: Promise<ServerProcess>;
 }
 
 export function freePort(): Promise<number> {
@@ -18,38 +35,51 @@ export function freePort(): Promise<number> {
     probe.once('error', reject);
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
 }
 
 /**
- * Runs the real entry point (src/main.ts) as a child process with only the given environment.
- * `ready` resolves once /health answers; it rejects if the process exits first.
+ * Runs src/main.ts with PATH, HOST=127.0.0.1 and PORT (`port`, or a free one) plus `env`, and nothing
+ * else from this process's environment: callers pass every setting they rely on.
  */
-export function spawnServer(env: Record<string, string>, port?: number): { child: ChildProcess; exited: Promise<number | string>; output(): string; ready: Promise<ServerProcess> } {
-  const portReady = port === undefined ? freePort() : Promise.resolve(port);
+export function spawnServer(env: Record<string, string>, port?: number): StartingServer {
   let text = '';
   let child!: ChildProcess;
-  const started = portReady.then((chosen) => {
+  const started = (port === undefined ? freePort() : Promise.resolve(port)).then((chosen) => {
     child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ENABLE_PERSISTENCE: 'false', ...env, PORT: String(chosen) },
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env, PORT: String(chosen) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout!.on('data', (chunk) => (text += chunk));
     child.stderr!.on('data', (chunk) => (text += chunk));
-    const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-    return { chosen, exited };
+    // 'close' rather than 'exit': by then all the output has been read.
+    const exited: Exit = new Promise((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
+    return { url: `http://127.0.0.1:${chosen}`, exited };
   });
   const exited = started.then((s) => s.exited);
-  const ready = started.then(async ({ chosen, exited: done }) => {
-    const url = `http://127.0.0.1:${chosen}`;
+  const signal = (name: NodeJS.Signals) => async () => {
+    await started;
+    child.kill(name); // a no-op once the process has ended
+    return exited;
+  };
+  const stop = signal('SIGTERM');
+  const kill = signal('SIGKILL');
+  const output = () => text;
+  const ready = started.then(async ({ url }): Promise<ServerProcess> => {
     let ended = false;
-    void done.then(() => (ended = true));
+    void exited.then(() => (ended = true));
+    const deadline = Date.now() + START_TIMEOUT_MS;
     for (;;) {
-      if (ended) throw new Error(`server exited (${await done}) before it served:\n${text}`);
-      const ok = await fetch(`${url}/health`).then((r) => r.status === 200, () => false);
-      if (ok) return { child, url, output: () => text, exited: done };
+      if (ended) throw new Error(`server exited (${await exited}) before it served:\n${text}`);
+      const up = await fetch(`${url}/health`).then((response) => response.status === 200, () => false);
+      if (up) return { url, child, output, exited, stop, kill };
+      if (Date.now() > deadline) {
+        await kill();
+        throw new Error(`server did not start within ${START_TIMEOUT_MS} ms:\n${text}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   });
@@ -57,8 +87,10 @@ export function spawnServer(env: Record<string, string>, port?: number): { child
     get child() {
       return child;
     },
+    output,
     exited,
-    output: () => text,
+    stop,
+    kill,
     ready,
   };
 }
