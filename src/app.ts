@@ -7,7 +7,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { accountMigrations, createAccounts, type Accounts } from './accounts/index.js';
 import { RunTracker } from './agent/index.js';
 import type { Config } from './config.js';
-import { migrate, openDatabase, type Database } from './db/index.js';
+import type { Database } from './db/index.js';
 import { ChassisError } from './errors.js';
 import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
@@ -20,8 +20,7 @@ import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerSessionRoutes } from './http/session-routes.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
 import { createRateLimiter } from './limits/index.js';
-import { createMailer } from './mail/index.js';
-import { connectRedis, type RedisConnection } from './redis/index.js';
+import type { RedisConnection } from './redis/index.js';
 import { DatabaseIdempotencyStore, idempotencyMigrations, MemoryIdempotencyStore, RunRegistry } from './runs/index.js';
 import { createSessions, sessionMigrations } from './sessions/index.js';
 import { builtinTools, createMcpTools, ToolRegistry, type McpTools, type Tool } from './tools/index.js';
@@ -80,10 +79,12 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
-  // Stores: the database only when something durable is on; Redis only when configured.
+  // Stores: the database only when something durable is on; Redis only when configured. Each
+  // optional part is imported only when used, so its libraries cost no memory otherwise.
   const healthChecks: HealthCheck[] = [];
   let database: Database | undefined;
   if (config.enablePersistence || config.enableUserAuth) {
+    const { migrate, openDatabase } = await import('./db/index.js');
     database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
     const opened = database;
     app.addHook('onClose', () => opened.close());
@@ -92,6 +93,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   }
   let redis: RedisConnection | undefined;
   if (config.redisUrl !== undefined) {
+    const { connectRedis } = await import('./redis/index.js');
     redis = connectRedis(config.redisUrl, config.redisKeyPrefix, app.log);
     // Counters and locks fall back to this instance alone while Redis is not ready: give it a
     // moment at start so a healthy Redis is in use from the first request.
@@ -107,7 +109,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const model = overrides.model ?? createOpenAIModelClient(config, VERSION);
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
-  const mcp = createMcpTools({
+  const mcp = await createMcpTools({
     configPath: config.mcpConfigPath,
     variables: config.mcpVariables,
     connectTimeoutSeconds: config.mcpConnectTimeoutSeconds,
@@ -142,8 +144,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const identity = createIdentityResolver(config, () => bearerVerifier);
   let accounts: Accounts | undefined;
   if (config.enableUserAuth && database !== undefined) {
+    const { createMailer } = await import('./mail/index.js');
     const mailer = createMailer(config, app.log);
-    const started = createAccounts({ config, database, limiter: limits.limiter, mailer, log: app.log });
+    const started = await createAccounts({ config, database, limiter: limits.limiter, mailer, log: app.log });
     accounts = started;
     bearerVerifier = (token) => started.verifyBearer(token);
     // Before the stores close: mail still being sent after an answer gets to finish.

@@ -69,3 +69,8 @@ export const unauthorized = (detail = 'Not authenticated') => new ChassisError(4
 export const forbidden = (detail = 'Not allowed') => new ChassisError(403, 'FORBIDDEN', detail);
 export const notFound = (detail = 'Not found') => new ChassisError(404, 'NOT_FOUND', detail);
 export const featureDisabled = (detail: string) => new ChassisError(503, 'FEATURE_DISABLED', detail);
+
+/** Errors from the store become 503 (never a 500 with SQL in it): the client may retry. */
+export function storeUnavailable(cause: unknown): ChassisError {
+  return new ChassisError(503, 'STORE_UNAVAILABLE', 'The database is unavailable; retry shortly', { cause, headers: { 'retry-after': '2' } });
+}

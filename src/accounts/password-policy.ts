@@ -1,8 +1,5 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
-
-export const PASSWORD_MIN_LENGTH = 8;
-/** Long enough for any passphrase, short enough to bound the cost of hashing it. */
-export const PASSWORD_MAX_LENGTH = 1024;
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password-limits.js';
 
 // ~49,000 passwords seen most in breaches (zxcvbn-ts's list), compared case-insensitively.
 const common = new Set(dictionary['passwords-common']);

@@ -1,5 +1,4 @@
-import { ChassisError } from '../errors.js';
-import { storeUnavailable } from '../db/index.js';
+import { ChassisError, storeUnavailable } from '../errors.js';
 
 /** A unique constraint refused the write (the same email or Google account twice). */
 export class UniqueViolation extends Error {}

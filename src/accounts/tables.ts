@@ -1,4 +1,4 @@
-import { type Kysely, type Migration } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
 
 /**
  * Times are epoch milliseconds in `double precision` (exact to 2^53 and a plain number from both

@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
-import pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import { ChassisError } from '../errors.js';
 import type { Tables } from './tables.js';
@@ -55,6 +55,8 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
 }
 
 function openPostgres(url: string, options: DatabaseOptions): Database {
+  // Loaded here, not at the top: a server on SQLite never pays for pg's memory.
+  const pg = createRequire(import.meta.url)('pg') as typeof import('pg');
   const pool = new pg.Pool({
     connectionString: url,
     max: 10,
@@ -111,9 +113,4 @@ export async function migrate(database: Database, migrations: Record<string, Mig
 async function currentSchema(database: Database): Promise<string> {
   const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(database.db);
   return rows[0]!.schema;
-}
-
-/** Errors from the store become 503 (never a 500 with SQL in it): the client may retry. */
-export function storeUnavailable(cause: unknown): ChassisError {
-  return new ChassisError(503, 'STORE_UNAVAILABLE', 'The database is unavailable; retry shortly', { cause, headers: { 'retry-after': '2' } });
 }

@@ -1,2 +1,3 @@
-export { openDatabase, migrate, storeUnavailable, type Database, type Dialect } from './database.js';
+export { openDatabase, migrate, type Database, type Dialect } from './database.js';
+export { storeUnavailable } from '../errors.js';
 export type { Tables } from './tables.js';

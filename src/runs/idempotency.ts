@@ -1,5 +1,6 @@
 import type { Kysely, Migration } from 'kysely';
-import { storeUnavailable, type Database } from '../db/index.js';
+import type { Database } from '../db/index.js';
+import { storeUnavailable } from '../errors.js';
 
 /** What a retry with the same key gets back: the first response, once the run has ended. */
 export interface StoredResponse {

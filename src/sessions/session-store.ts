@@ -1,6 +1,7 @@
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { ChassisError } from '../errors.js';
-import { storeUnavailable, type Database, type Tables } from '../db/index.js';
+import type { Database, Tables } from '../db/index.js';
+import { storeUnavailable } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
 import type { SessionsTable } from './tables.js';
 

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { ToolRegistry } from '../registry.js';
 import type { Tool } from '../types.js';
-import { readMcpConfig } from './config-file.js';
+import type { McpServerSpec } from './config-file.js';
 import type { McpToolInfo } from './connection.js';
 import { resultText } from './content.js';
 import { assignNames } from './names.js';
@@ -34,24 +34,13 @@ interface Registered {
 }
 
 /**
- * Reads MCP_CONFIG_PATH; `start()` then connects to each server in the background, and each
+ * The servers of a valid MCP config: `start()` connects to each in the background, and each
  * server's tools join the registry when it is ready, beside the local tools and under the same
  * rules (allowed_tools, argument validation, timeouts, errors as tool results).
  */
-export function createMcpTools(options: McpToolsOptions): McpTools {
+export function connectMcpServers(servers: McpServerSpec[], options: McpToolsOptions): McpTools {
   const { log, registry } = options;
-  const config = readMcpConfig(options.configPath, options.variables);
-  if (config.status === 'missing') {
-    log.info({ path: options.configPath }, 'no MCP config file; running without MCP tools');
-    return noMcpTools;
-  }
-  if (config.status === 'invalid') {
-    log.error({ path: options.configPath }, `MCP config file ${options.configPath} ${config.reason}; running without MCP tools`);
-    return noMcpTools;
-  }
-  for (const { name, reason } of config.skipped) log.error({ mcpServer: name }, `MCP server '${name}' skipped: ${reason}`);
-
-  const handles = config.servers.map(
+  const handles = servers.map(
     (spec) =>
       new McpServerHandle(spec, {
         connectTimeoutMs: options.connectTimeoutSeconds * 1000,
@@ -121,8 +110,6 @@ export function createMcpTools(options: McpToolsOptions): McpTools {
     },
   };
 }
-
-const noMcpTools: McpTools = { start() {}, settled: async () => {}, status: () => [], close: async () => {} };
 
 function mcpTool(name: string, handle: McpServerHandle, info: McpToolInfo, timeoutSeconds: number): Tool {
   return {
