@@ -6,7 +6,7 @@
 
 import { writeFileSync } from 'node:fs';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { configFrom } from '../src/config.js';
+import { loadConfig } from '../src/config.js';
 import { createOpenAIModelClient, type ToolSpec } from '../src/model/index.js';
 import { builtinTools, ToolRegistry } from '../src/tools/index.js';
 import { ANSWER, type Transport } from './exchanges.js';
@@ -37,7 +37,7 @@ const toolSpecs: ToolSpec[] = registry.select(null).specs;
 const messages = [{ role: 'user' as const, content: 'Please answer in fifty words. What is 2 + 2?' }];
 
 function chassisClient(upstreamUrl: string): { call: Call; close(): Promise<void> } {
-  const client = createOpenAIModelClient(configFrom({ OPENAI_BASE_URL: upstreamUrl, OPENAI_API_KEY: 'bench' }), 'bench');
+  const client = createOpenAIModelClient(loadConfig({ OPENAI_BASE_URL: upstreamUrl, OPENAI_API_KEY: 'bench' }), 'bench');
   return {
     async call(stream) {
       let content = '';

@@ -154,8 +154,3 @@ export type Config = ReturnType<typeof loadConfig>;
 export function loadDotEnv(path = '.env'): void {
   if (existsSync(path)) process.loadEnvFile(path);
 }
-
-/** A config for tests and embedding: defaults plus the given variables, never the process environment. */
-export function configFrom(vars: Env = {}): Config {
-  return loadConfig(vars);
-}

@@ -1,7 +1,7 @@
 // The rules behind MCP tool names, reconnect delays and MCP settings, checked without servers.
 
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configFrom } from '../src/config.js';
+import { ConfigError, loadConfig } from '../src/config.js';
 import { assignNames, qualifiedName } from '../src/tools/mcp/names.js';
 import { backoffMs } from '../src/tools/mcp/server-handle.js';
 
@@ -72,10 +72,10 @@ describe('reconnect backoff', () => {
 
 describe('MCP settings', () => {
   it('defaults the MCP call timeout to TOOL_TIMEOUT_SECONDS and the connect timeout to 10 s', () => {
-    expect(configFrom({}).mcpConnectTimeoutSeconds).toBe(10);
-    expect(configFrom({}).mcpToolTimeoutSeconds).toBe(30);
-    expect(configFrom({ TOOL_TIMEOUT_SECONDS: '5' }).mcpToolTimeoutSeconds).toBe(5);
-    expect(configFrom({ TOOL_TIMEOUT_SECONDS: '5', MCP_TOOL_TIMEOUT_SECONDS: '120' }).mcpToolTimeoutSeconds).toBe(120);
+    expect(loadConfig({}).mcpConnectTimeoutSeconds).toBe(10);
+    expect(loadConfig({}).mcpToolTimeoutSeconds).toBe(30);
+    expect(loadConfig({ TOOL_TIMEOUT_SECONDS: '5' }).mcpToolTimeoutSeconds).toBe(5);
+    expect(loadConfig({ TOOL_TIMEOUT_SECONDS: '5', MCP_TOOL_TIMEOUT_SECONDS: '120' }).mcpToolTimeoutSeconds).toBe(120);
   });
 
   it.each([
@@ -84,12 +84,12 @@ describe('MCP settings', () => {
     ['MCP_TOOL_TIMEOUT_SECONDS', '0.01', '0.009'],
     ['MCP_TOOL_TIMEOUT_SECONDS', '3600', '3601'],
   ])('accepts %s=%s and refuses the next value past it', (name, at, past) => {
-    expect(() => configFrom({ [name]: at })).not.toThrow();
-    expect(() => configFrom({ [name]: past })).toThrow(ConfigError);
-    expect(() => configFrom({ [name]: past })).toThrow(name);
+    expect(() => loadConfig({ [name]: at })).not.toThrow();
+    expect(() => loadConfig({ [name]: past })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: past })).toThrow(name);
   });
 
   it('keeps the environment it was given for ${VAR} in the MCP config, and nothing else', () => {
-    expect(configFrom({ TOKEN: 'abc' }).mcpVariables).toEqual({ TOKEN: 'abc' });
+    expect(loadConfig({ TOKEN: 'abc' }).mcpVariables).toEqual({ TOKEN: 'abc' });
   });
 });

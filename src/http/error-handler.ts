@@ -7,7 +7,7 @@ export function errorBody(error: ChassisError): Record<string, unknown> {
 }
 
 /** Anything thrown anywhere becomes a ChassisError here; 5xx causes go to the log, never to the client. */
-export function toChassisError(error: unknown): ChassisError {
+function toChassisError(error: unknown): ChassisError {
   if (error instanceof ChassisError) return error;
   const fastifyError = error as Partial<FastifyError> & { validation?: unknown };
   if (fastifyError.validation) {

@@ -15,7 +15,7 @@ function digest(value: string): Buffer {
 }
 
 /** Constant-time comparison: hashing first gives equal lengths, which timingSafeEqual requires. */
-export function sameSecret(given: string, expected: Buffer): boolean {
+function sameSecret(given: string, expected: Buffer): boolean {
   return timingSafeEqual(digest(given), expected);
 }
 

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOverrides } from '../../src/app.js';
-import { configFrom } from '../../src/config.js';
+import { loadConfig } from '../../src/config.js';
 
 export interface TestApp {
   app: FastifyInstance;
@@ -23,7 +23,7 @@ export async function startApp(env: Record<string, string> = {}, overrides: AppO
     },
   });
   // The general rate limit is off unless a test asks for it: every test client shares 127.0.0.1.
-  const config = configFrom({ ENABLE_PERSISTENCE: 'false', ENABLE_RATE_LIMITING: 'false', LOG_LEVEL: 'info', ...env });
+  const config = loadConfig({ ENABLE_PERSISTENCE: 'false', ENABLE_RATE_LIMITING: 'false', LOG_LEVEL: 'info', ...env });
   const app = await buildApp(config, { logger: { level: config.logLevel, stream }, ...overrides });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
