@@ -1,5 +1,5 @@
 // What keeping run event logs costs (issue #6): memory and CPU of 1,000 finished 50-token runs held
-// in the RunRegistry, and the CPU of recording one event, as a share of a 50-token stream's server
+// in the RunRegistry, what the default RUN_EVENTS_MAX_KEPT budget bounds it to, and the CPU of recording one event, as a share of a 50-token stream's server
 // CPU measured by the main bench (target: < 5 % throughput loss). Self-contained: no Redis, no HTTP.
 //   node --expose-gc --import tsx bench/run-log.bench.ts
 import { writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { RunRegistry } from '../src/runs/index.js';
 const RUNS = 1_000;
 const EVENTS_PER_RUN = 55; // run_started + 50 content deltas + done, plus a little room
 /** Server CPU per 50-token stream at c=64 from the latest main bench (bench/README.md). */
+const DEFAULT_MAX_KEPT = 100_000;
 const STREAM_CPU_MS = Number(process.env.STREAM_CPU_MS ?? 0.767);
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -30,7 +31,7 @@ function fillRuns(registry: RunRegistry, runs: number): void {
 // The registry logs only through its Redis mirror, which is off here.
 const logger = {} as FastifyBaseLogger;
 const before = heapMb();
-const registry = new RunRegistry(3600, undefined, logger);
+const registry = new RunRegistry({ ttlSeconds: 3600, maxKeptEvents: Number.MAX_SAFE_INTEGER }, undefined, logger);
 const cpuStart = process.cpuUsage();
 const started = performance.now();
 fillRuns(registry, RUNS);
@@ -38,13 +39,16 @@ const fillMs = performance.now() - started;
 const cpu = process.cpuUsage(cpuStart);
 const heldMb = heapMb() - before;
 
-// Per event, warm: many more appends to amortise timer noise.
-const warm = new RunRegistry(1, undefined, logger);
+// Per event, warm, with the default budget (RUN_EVENTS_MAX_KEPT): recording includes eviction,
+// and what stays held is bounded however many runs pass through.
+const beforeBounded = heapMb();
+const warm = new RunRegistry({ ttlSeconds: 3600, maxKeptEvents: DEFAULT_MAX_KEPT }, undefined, logger);
 fillRuns(warm, 2_000);
 const rounds = 5_000;
 const t0 = performance.now();
 fillRuns(warm, rounds);
 const perEventUs = ((performance.now() - t0) * 1000) / (rounds * EVENTS_PER_RUN);
+const boundedMb = heapMb() - beforeBounded;
 const perStreamMs = (perEventUs * EVENTS_PER_RUN) / 1000;
 const lossPercent = (perStreamMs / STREAM_CPU_MS) * 100;
 
@@ -52,6 +56,7 @@ const result = {
   runs: RUNS,
   eventsPerRun: EVENTS_PER_RUN,
   heapHeldMb: Number(heldMb.toFixed(2)),
+  heapHeldAfter7000RunsAtDefaultBudgetMb: Number(boundedMb.toFixed(2)),
   fillCpuMs: Number(((cpu.user + cpu.system) / 1000).toFixed(1)),
   fillWallMs: Number(fillMs.toFixed(1)),
   recordUsPerEvent: Number(perEventUs.toFixed(3)),
@@ -60,9 +65,9 @@ const result = {
   throughputLossPercent: Number(lossPercent.toFixed(2)),
   gcExposed: gc !== undefined,
   markdown: [
-    `| 1,000 finished runs kept (55 events each) | recording one event | per 50-token stream | share of a stream's server CPU (${STREAM_CPU_MS} ms) |`,
-    '|---|---|---|---|',
-    `| ${heldMb.toFixed(1)} MB heap, ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU to build | ${perEventUs.toFixed(2)} µs | ${(perStreamMs * 1000).toFixed(1)} µs | ${lossPercent.toFixed(2)} % (target < 5 %) |`,
+    `| 1,000 finished runs kept (55 events each) | held after 7,000 runs with RUN_EVENTS_MAX_KEPT=100000 | recording one event (with eviction) | per 50-token stream | share of a stream's server CPU (${STREAM_CPU_MS} ms) |`,
+    '|---|---|---|---|---|',
+    `| ${heldMb.toFixed(1)} MB heap, ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms CPU to build | ${boundedMb.toFixed(1)} MB heap | ${perEventUs.toFixed(2)} µs | ${(perStreamMs * 1000).toFixed(1)} µs | ${lossPercent.toFixed(2)} % (target < 5 %) |`,
   ].join('\n'),
 };
 console.log(JSON.stringify(result, null, 2));

@@ -123,7 +123,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('onReady', async () => mcp.start());
   app.addHook('onClose', () => mcp.close());
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
-  const registry = new RunRegistry(config.runEventsTtlSeconds, redis, app.log);
+  const registry = new RunRegistry({ ttlSeconds: config.runEventsTtlSeconds, maxKeptEvents: config.runEventsMaxKept }, redis, app.log);
   const idempotency =
     database === undefined ? new MemoryIdempotencyStore(config.idempotencyTtlSeconds) : new DatabaseIdempotencyStore(database, config.idempotencyTtlSeconds);
   app.addHook('onClose', () => registry.close());

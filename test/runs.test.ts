@@ -181,3 +181,31 @@ async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<voi
   const deadline = Date.now() + timeoutMs;
   while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
 }
+
+describe('retention of finished runs', () => {
+  // A 1-step JSON run logs 3 events (run_started, content, done) and counts 16 more for its
+  // bookkeeping: 19 each, so a budget of 38 holds exactly two finished runs.
+  let small: TestApp;
+  beforeAll(async () => {
+    small = await startApp({ OPENAI_BASE_URL: fake.url, RUN_EVENTS_MAX_KEPT: '38' });
+  });
+  afterAll(() => small.close());
+  const run = async () => {
+    const response = await post(`${small.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'hi' }] });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { run_id: string }).run_id;
+  };
+  const status = async (runId: string) => (await fetch(`${small.url}/api/v1/agent/runs/${runId}`)).status;
+
+  it('keeps finished runs up to RUN_EVENTS_MAX_KEPT, then drops the oldest first', async () => {
+    const first = await run();
+    const second = await run();
+    // At the budget: both kept, and replayable in full.
+    expect([await status(first), await status(second)]).toEqual([200, 200]);
+    const replay = await readSse(await fetch(`${small.url}/api/v1/agent/runs/${first}/stream`));
+    expect(replay.events.map((e) => e.type)).toEqual(['run_started', 'content', 'done']);
+    // One past it: the oldest goes, the newer two stay.
+    const third = await run();
+    expect([await status(first), await status(second), await status(third)]).toEqual([404, 200, 200]);
+  });
+});

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest, ChassisError } from '../errors.js';
 import type { Principal } from '../principal.js';
-import type { IdempotencyRecord, LoggedEvent, RunRegistry, RunView } from '../runs/index.js';
+import type { EventBatch, IdempotencyRecord, RunEvent, RunRegistry, RunView } from '../runs/index.js';
 import { answer, streamEvents } from './run-output.js';
 
 export interface IdempotencyClaim {
@@ -69,10 +69,12 @@ async function answerFromLog(view: RunView, registry: RunRegistry): Promise<{ st
   let content = '';
   const toolCalls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
   let terminal: Record<string, any> | null = null;
-  for await (const { event } of view.follow(0)) {
-    if (event.type === 'content') content += String(event.content);
-    else if (event.type === 'tool_call') toolCalls.push({ id: String(event.id), type: 'function', function: { name: String(event.name), arguments: String(event.arguments) } });
-    else if (event.type === 'done' || event.type === 'error') terminal = event;
+  for await (const { events } of view.follow(0)) {
+    for (const event of events) {
+      if (event.type === 'content') content += String(event.content);
+      else if (event.type === 'tool_call') toolCalls.push({ id: String(event.id), type: 'function', function: { name: String(event.name), arguments: String(event.arguments) } });
+      else if (event.type === 'done' || event.type === 'error') terminal = event;
+    }
   }
   if (terminal?.type === 'done') {
     return { status: 200, body: answer({ content, toolCalls, usage: terminal.usage, stopReason: terminal.stop_reason }, runId, view.info.sessionId) };
@@ -82,14 +84,15 @@ async function answerFromLog(view: RunView, registry: RunRegistry): Promise<{ st
 }
 
 /** The stored outcome as events, for a stream retry after the run's own events have expired. */
-async function* storedEvents(record: IdempotencyRecord): AsyncGenerator<LoggedEvent> {
+async function* storedEvents(record: IdempotencyRecord): AsyncGenerator<EventBatch> {
   const body = record.response!.body;
   const sessionId = (body.session_id as string | null | undefined) ?? null;
-  yield { seq: 1, event: { type: 'run_started', run_id: record.runId, session_id: sessionId } };
+  const events: RunEvent[] = [{ type: 'run_started', run_id: record.runId, session_id: sessionId }];
   if (record.response!.status === 200) {
-    if (body.content) yield { seq: 2, event: { type: 'content', content: body.content } };
-    yield { seq: body.content ? 3 : 2, event: { type: 'done', run_id: record.runId, session_id: sessionId, stop_reason: body.stop_reason, usage: body.usage } };
+    if (body.content) events.push({ type: 'content', content: body.content });
+    events.push({ type: 'done', run_id: record.runId, session_id: sessionId, stop_reason: body.stop_reason, usage: body.usage });
   } else {
-    yield { seq: 2, event: { type: 'error', run_id: record.runId, detail: body.detail, code: body.code } };
+    events.push({ type: 'error', run_id: record.runId, detail: body.detail, code: body.code });
   }
+  yield { firstSeq: 1, events };
 }

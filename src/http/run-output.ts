@@ -38,10 +38,12 @@ export async function streamEvents(
     onLeave?.();
   });
   try {
-    for await (const { seq, event } of source.follow(afterSeq, left.signal)) {
-      if (sse.closed) break;
-      const backPressure = sse.send(event, `${runId}:${seq}`);
-      if (backPressure !== undefined) await backPressure;
+    follow: for await (const { firstSeq, events } of source.follow(afterSeq, left.signal)) {
+      for (let index = 0; index < events.length; index++) {
+        if (sse.closed) break follow;
+        const backPressure = sse.send(events[index]!, `${runId}:${firstSeq + index}`);
+        if (backPressure !== undefined) await backPressure;
+      }
     }
     followed = !sse.closed;
   } finally {

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { RedisConnection } from '../redis/index.js';
-import type { LoggedEvent, RunEnd, RunInfo, RunLog, RunObserver, RunStatus } from './run-log.js';
+import type { EventBatch, RunEnd, RunEvent, RunInfo, RunLog, RunObserver, RunStatus } from './run-log.js';
 import type { RunView } from './run-registry.js';
 
 const RUNNING_TTL_SECONDS = 86_400;
@@ -52,14 +52,14 @@ export class RedisRunMirror implements RunObserver {
       .catch((error: unknown) => this.log.debug({ err: error }, 'run mirror write failed'));
   }
 
-  appended(log: RunLog, event: LoggedEvent): void {
+  appended(log: RunLog, event: RunEvent, seq: number): void {
     let batch = this.pending.get(log.info.runId);
     if (batch === undefined) {
       batch = { log, events: [], lastSeq: 0 };
       this.pending.set(log.info.runId, batch);
     }
-    batch.events.push(JSON.stringify(event.event));
-    batch.lastSeq = event.seq;
+    batch.events.push(JSON.stringify(event));
+    batch.lastSeq = seq;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -114,7 +114,7 @@ export class RedisRunMirror implements RunObserver {
     await this.redis.client.publish(this.cancelChannel, runId).catch(() => undefined);
   }
 
-  private async *follow(runId: string, afterSeq: number, signal?: AbortSignal): AsyncGenerator<LoggedEvent> {
+  private async *follow(runId: string, afterSeq: number, signal?: AbortSignal): AsyncGenerator<EventBatch> {
     const key = this.key(runId);
     let wake: () => void = () => undefined;
     const listener = () => wake();
@@ -129,11 +129,12 @@ export class RedisRunMirror implements RunObserver {
           setTimeout(resolve, POLL_MS).unref();
         });
         const items = await this.redis.client.lrange(`${key}:events`, next, -1);
-        for (const item of items) yield { seq: ++next, event: JSON.parse(item) };
+        if (items.length > 0) yield { firstSeq: next + 1, events: items.map(parseEvent) };
+        next += items.length;
         const ended = await this.redis.client.hget(key, 'end');
         if (ended !== null) {
           const rest = await this.redis.client.lrange(`${key}:events`, next, -1);
-          for (const item of rest) yield { seq: ++next, event: JSON.parse(item) };
+          if (rest.length > 0) yield { firstSeq: next + 1, events: rest.map(parseEvent) };
           return;
         }
         if (signal?.aborted) return;
@@ -170,3 +171,5 @@ export class RedisRunMirror implements RunObserver {
     this.subscriber.disconnect();
   }
 }
+
+const parseEvent = (item: string): RunEvent => JSON.parse(item);

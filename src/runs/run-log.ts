@@ -2,10 +2,13 @@ import type { Usage } from '../model/types.js';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
-/** One event as clients see it (`type` plus fields), numbered within its run from 1. */
-export interface LoggedEvent {
-  seq: number;
-  event: Record<string, unknown>;
+/** One event as clients see it: `type` plus its fields. */
+export type RunEvent = Record<string, unknown>;
+
+/** Consecutive events of one run; the first is number `firstSeq` (a run's events count from 1). */
+export interface EventBatch {
+  firstSeq: number;
+  events: readonly RunEvent[];
 }
 
 export interface RunInfo {
@@ -25,7 +28,7 @@ export interface RunEnd {
 
 /** Told of every append and of the end, e.g. to mirror the run to Redis. */
 export interface RunObserver {
-  appended(log: RunLog, event: LoggedEvent): void;
+  appended(log: RunLog, event: RunEvent, seq: number): void;
   ended(log: RunLog): void;
 }
 
@@ -33,27 +36,26 @@ export interface RunObserver {
  * The events of one run, kept for its lifetime plus a grace period so a client that lost its
  * stream can replay what it missed and then follow live. Appending is an array push and, once per
  * tick, a wake-up of whoever waits: cheap enough to record every token, and a follower wakes once
- * for all the tokens of a provider packet rather than once per token.
+ * for all the tokens of a provider packet rather than once per token. A finished log is kept by
+ * the registry, so what it holds beyond its events is allocated only when used.
  */
 export class RunLog {
-  readonly events: LoggedEvent[] = [];
+  /** Event `seq` is `events[seq - 1]`. */
+  readonly events: RunEvent[] = [];
   observer: RunObserver | null = null;
   status: RunStatus = 'running';
   end: RunEnd | null = null;
   endedAt: number | null = null;
   /** Followers waiting for the next append; woken together on process.nextTick. */
-  private waiters: Array<() => void> = [];
-  private wakeScheduled = false;
-  private readonly endListeners: Array<(log: RunLog) => void> = [];
+  private waiters: Array<() => void> | null = null;
+  private endListener: ((log: RunLog) => void) | null = null;
 
   constructor(readonly info: RunInfo) {}
 
-  append(event: Record<string, unknown>): LoggedEvent {
-    const logged = { seq: this.events.length + 1, event };
-    this.events.push(logged);
-    this.observer?.appended(this, logged);
+  append(event: RunEvent): void {
+    this.events.push(event);
+    this.observer?.appended(this, event, this.events.length);
     this.notify();
-    return logged;
   }
 
   finish(end: RunEnd): void {
@@ -63,16 +65,19 @@ export class RunLog {
     this.endedAt = Date.now();
     this.observer?.ended(this);
     this.notify();
-    for (const listener of this.endListeners.splice(0)) listener(this);
+    const listener = this.endListener;
+    this.endListener = null;
+    listener?.(this);
   }
 
+  /** The one end listener (the registry's): called at the end, or at once if the run has ended. */
   onEnd(listener: (log: RunLog) => void): void {
     if (this.end !== null) listener(this);
-    else this.endListeners.push(listener);
+    else this.endListener = listener;
   }
 
   /** Events after `afterSeq`, then live ones as they come, until the run has ended or `signal` aborts. */
-  async *follow(afterSeq: number, signal?: AbortSignal): AsyncGenerator<LoggedEvent> {
+  async *follow(afterSeq: number, signal?: AbortSignal): AsyncGenerator<EventBatch> {
     let next = Math.max(0, afterSeq);
     let resume: (() => void) | null = null;
     // One listener for the whole follow, not one per wait: EventTarget calls cost more than a token.
@@ -80,11 +85,16 @@ export class RunLog {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
-        while (next < this.events.length) yield this.events[next++]!;
+        if (next < this.events.length) {
+          const firstSeq = next + 1;
+          next = this.events.length;
+          yield { firstSeq, events: this.events.slice(firstSeq - 1, next) };
+          continue;
+        }
         if (this.end !== null || signal?.aborted) return;
         await new Promise<void>((resolve) => {
           resume = resolve;
-          this.waiters.push(resolve);
+          (this.waiters ??= []).push(resolve);
         });
         resume = null;
       }
@@ -94,15 +104,13 @@ export class RunLog {
   }
 
   private notify(): void {
-    if (this.waiters.length === 0 || this.wakeScheduled) return;
-    this.wakeScheduled = true;
-    process.nextTick(this.wake);
-  }
-
-  private readonly wake = () => {
-    this.wakeScheduled = false;
     const waiters = this.waiters;
-    this.waiters = [];
-    for (const resolve of waiters) resolve();
-  };
+    if (waiters === null) return;
+    this.waiters = null;
+    process.nextTick(wakeAll, waiters);
+  }
+}
+
+function wakeAll(waiters: Array<() => void>): void {
+  for (const resolve of waiters) resolve();
 }

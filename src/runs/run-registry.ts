@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { RedisConnection } from '../redis/index.js';
-import { RunLog, type LoggedEvent, type RunEnd, type RunInfo, type RunStatus } from './run-log.js';
+import { RunLog, type EventBatch, type RunEnd, type RunInfo, type RunStatus } from './run-log.js';
 import { RedisRunMirror } from './redis-run-mirror.js';
 
 /** A run as readers see it, wherever it runs: here (its live log) or on another instance (through Redis). */
@@ -10,25 +10,44 @@ export interface RunView {
   end: RunEnd | null;
   endedAt: number | null;
   eventCount: number;
-  follow(afterSeq: number, signal?: AbortSignal): AsyncIterable<LoggedEvent>;
+  follow(afterSeq: number, signal?: AbortSignal): AsyncIterable<EventBatch>;
 }
 
+export interface RunRetention {
+  /** How long a finished run stays replayable (RUN_EVENTS_TTL_SECONDS). */
+  ttlSeconds: number;
+  /** What the finished runs kept in memory may hold, in events; each run also counts RUN_BOOKKEEPING (RUN_EVENTS_MAX_KEPT). */
+  maxKeptEvents: number;
+}
+
+/** A finished run costs about as much memory as this many token events beside its own events. */
+export const RUN_BOOKKEEPING = 16;
+
 /**
- * Every run of this instance by id, kept `ttlSeconds` after it ended. With Redis, each run is
- * mirrored so any instance can show, replay and cancel it; without, a single instance does it all
- * from memory.
+ * Every run of this instance by id. A finished run is kept `ttlSeconds`, and while the finished
+ * runs kept hold more than `maxKeptEvents` the oldest go first, so memory stays bounded under any
+ * load. With Redis, each run is mirrored so any instance can show, replay and cancel it; without,
+ * a single instance does it all from memory.
  */
 export class RunRegistry {
   private readonly runs = new Map<string, RunLog>();
   private readonly cancelHandlers = new Map<string, () => void>();
+  /** Finished runs in the order they ended, which is also the order they expire in. */
+  private readonly finished = new Map<string, RunLog>();
+  private keptEvents = 0;
+  private readonly sweeper: NodeJS.Timeout;
   private readonly mirror: RedisRunMirror | undefined;
 
   constructor(
-    private readonly ttlSeconds: number,
+    private readonly retention: RunRetention,
     redis: RedisConnection | undefined,
     log: FastifyBaseLogger,
   ) {
-    this.mirror = redis === undefined ? undefined : new RedisRunMirror(redis, ttlSeconds, log, (runId) => this.cancelLocal(runId));
+    this.mirror =
+      redis === undefined ? undefined : new RedisRunMirror(redis, retention.ttlSeconds, log, (runId) => this.cancelLocal(runId));
+    // Ends evict too; this only frees the memory of a server that has gone quiet.
+    this.sweeper = setInterval(() => this.evict(), Math.min(Math.max(retention.ttlSeconds, 1), 60) * 1000);
+    this.sweeper.unref();
   }
 
   create(info: RunInfo, cancel: () => void): RunLog {
@@ -36,11 +55,27 @@ export class RunRegistry {
     this.runs.set(info.runId, log);
     this.cancelHandlers.set(info.runId, cancel);
     this.mirror?.track(log);
-    log.onEnd(() => {
-      this.cancelHandlers.delete(info.runId);
-      setTimeout(() => this.runs.delete(info.runId), this.ttlSeconds * 1000).unref();
-    });
+    log.onEnd(this.ended);
     return log;
+  }
+
+  private readonly ended = (log: RunLog): void => {
+    const runId = log.info.runId;
+    this.cancelHandlers.delete(runId);
+    this.finished.set(runId, log);
+    this.keptEvents += cost(log);
+    this.evict();
+  };
+
+  /** Drops finished runs past their time, then the oldest while over the budget. */
+  private evict(): void {
+    const expiredBefore = Date.now() - this.retention.ttlSeconds * 1000;
+    for (const [runId, log] of this.finished) {
+      if (log.endedAt! > expiredBefore && this.keptEvents <= this.retention.maxKeptEvents) return;
+      this.finished.delete(runId);
+      this.runs.delete(runId);
+      this.keptEvents -= cost(log);
+    }
   }
 
   async find(runId: string): Promise<RunView | null> {
@@ -62,14 +97,13 @@ export class RunRegistry {
     return true;
   }
 
-  get size(): number {
-    return this.runs.size;
-  }
-
   async close(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.mirror?.close();
   }
 }
+
+const cost = (log: RunLog) => log.events.length + RUN_BOOKKEEPING;
 
 function localView(log: RunLog): RunView {
   return {

@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 const START_TIMEOUT_MS = 20_000;
+const HEAP_PROBE = fileURLToPath(new URL('./heap-probe.mjs', import.meta.url));
+/** Node arguments for a server whose retained memory a test measures with `retainedBytes`. */
+export const HEAP_PROBE_ARGS = ['--expose-gc', '--import', HEAP_PROBE];
 
 /** Resolves with the exit code, or the signal name, once the process has ended. */
 type Exit = Promise<number | string>;
@@ -42,13 +45,14 @@ export function freePort(): Promise<number> {
 
 /**
  * Runs src/main.ts with PATH, HOST=127.0.0.1 and PORT (`port`, or a free one) plus `env`, and nothing
- * else from this process's environment: callers pass every setting they rely on.
+ * else from this process's environment: callers pass every setting they rely on. `nodeArgs` go
+ * before the script (e.g. `--expose-gc`).
  */
-export function spawnServer(env: Record<string, string>, port?: number): StartingServer {
+export function spawnServer(env: Record<string, string>, port?: number, nodeArgs: string[] = []): StartingServer {
   let text = '';
   let child!: ChildProcess;
   const started = (port === undefined ? freePort() : Promise.resolve(port)).then((chosen) => {
-    child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env, PORT: String(chosen) },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -93,4 +97,26 @@ export function spawnServer(env: Record<string, string>, port?: number): Startin
     kill,
     ready,
   };
+}
+
+/** Bytes the server holds after a full GC (V8 heap and buffers); it must run with HEAP_PROBE_ARGS. */
+export function retainedBytes(server: ServerProcess): Promise<number> {
+  const stderr = server.child.stderr!;
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => done(new Error(`the heap probe did not answer: ${seen}`)), 5_000);
+    const onData = (chunk: Buffer) => {
+      seen += chunk;
+      const match = /retained-after-gc (\d+)/.exec(seen);
+      if (match !== null) done(null, Number(match[1]));
+    };
+    const done = (error: Error | null, bytes = 0) => {
+      clearTimeout(timer);
+      stderr.off('data', onData);
+      if (error === null) resolve(bytes);
+      else reject(error);
+    };
+    stderr.on('data', onData);
+    server.child.kill('SIGUSR2');
+  });
 }
