@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from '../json-schema.js';
 import { PASSWORD_MAX_LENGTH } from '../accounts/index.js';
 
 /**

@@ -1,4 +1,5 @@
-import { Type, type Static } from 'typebox';
+import type { Static } from 'typebox';
+import { Type } from '../json-schema.js';
 import type { Config } from '../config.js';
 
 /**

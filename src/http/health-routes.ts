@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { Type } from 'typebox';
+import { Type } from '../json-schema.js';
 
 /** A store the health check reports: `required` ones turn the answer into 503 when down. */
 export interface HealthCheck {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type } from '../json-schema.js';
 import type { Config } from '../config.js';
 import { badRequest, forbidden, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';

@@ -1,4 +1,5 @@
-import { Type, type Static } from 'typebox';
+import type { Static } from 'typebox';
+import { Type } from '../json-schema.js';
 import { MAX_ACCESS_LIST_ENTRIES } from '../sessions/index.js';
 
 /** Limits of the paginated reads. */

@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type } from '../../json-schema.js';
 import { defineTool } from '../types.js';
 
 export const getServerTime = defineTool({
