@@ -96,10 +96,21 @@ describe('health and docs', () => {
     expect(document.paths['/health']).toBeDefined();
   });
 
-  it('serves interactive docs at /docs', async () => {
+  it('serves interactive docs at /docs, with their scripts, styles and document', async () => {
     const response = await fetch(`${open.url}/docs`, { redirect: 'follow' });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/text\/html/);
+    for (const [path, type] of [['/docs/static/swagger-ui.css', /text\/css/], ['/docs/static/swagger-initializer.js', /javascript/], ['/docs/json', /json/]] as const) {
+      const asset = await fetch(`${open.url}${path}`);
+      expect(asset.status, path).toBe(200);
+      expect(asset.headers.get('content-type')).toMatch(type);
+      expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+    }
+    const documented = await (await fetch(`${open.url}/docs/json`)).json();
+    expect(documented).toEqual(await (await fetch(`${open.url}/api/v1/openapi.json`)).json());
+    const missing = await fetch(`${open.url}/docs/nope`);
+    expect(missing.status).toBe(404);
+    expect(typeof (await missing.json()).detail).toBe('string');
   });
 });
 
