@@ -9,6 +9,7 @@ import type { Database } from './db/index.js';
 import { ChassisError } from './errors.js';
 import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
+import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
 import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
 import { errorBody, registerErrorHandling } from './http/error-handler.js';
@@ -171,14 +172,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
         runs.abortAll(new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; the run was stopped'));
         await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
       }
-      // A stream that was still writing its last event when closing began becomes an idle
-      // keep-alive connection only afterwards: keep closing idle connections until all are gone.
-      const sweeper = setInterval(() => app.server.closeIdleConnections(), 100);
-      try {
-        await app.close();
-      } finally {
-        clearInterval(sweeper);
-      }
+      await app.close();
     },
   };
   app.decorate('chassis', chassis);
@@ -187,6 +181,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   });
 
   // Cross-cutting HTTP behaviour
+  closeUnusedConnectionsOnClose(app);
   registerErrorHandling(app);
   registerSecurityHeaders(app);
   app.addHook('onRequest', async (request, reply) => {

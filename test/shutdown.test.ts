@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { request as httpRequest, Agent } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { readSse } from './support/app.js';
@@ -67,6 +69,19 @@ describe('graceful shutdown (the real entry point as a child process)', () => {
     expect(await server.exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(1_000);
     agent.destroy();
+  });
+
+  it('does not wait for a connection that never sent a request (Node would hold it for its 60 s headers timeout)', async () => {
+    const server = await spawnServer({ OPENAI_BASE_URL: fake.url }).ready;
+    const { port } = new URL(server.url);
+    const silent = connect(Number(port), '127.0.0.1');
+    await once(silent, 'connect');
+    const closedByServer = once(silent, 'close');
+    const started = Date.now();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    await closedByServer;
   });
 });
 
