@@ -135,8 +135,11 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     // No await between the lookup and the insert: two parallel claims cannot both win.
     const existing = this.lookup(scope, key);
     if (existing !== null) return existing;
-    if (this.records.size > 10_000) this.sweep();
-    this.records.set(id(scope, key), { fingerprint, runId, response: null, expiresAt: Date.now() + this.ttlSeconds * 1000 });
+    const now = Date.now();
+    this.sweep(now);
+    // Deleted first so the map stays in expiry order (a re-set key would keep its old place).
+    this.records.delete(id(scope, key));
+    this.records.set(id(scope, key), { fingerprint, runId, response: null, expiresAt: now + this.ttlSeconds * 1000 });
     return null;
   }
 
@@ -160,9 +163,12 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     if (record !== undefined && record.response === null) this.records.delete(id(scope, key));
   }
 
-  private sweep(): void {
-    const now = Date.now();
-    for (const [recordId, record] of this.records) if (record.expiresAt < now) this.records.delete(recordId);
+  /** Every claim has the same lifetime, so the map is in expiry order: drop from the front only. */
+  private sweep(now: number): void {
+    for (const [recordId, record] of this.records) {
+      if (record.expiresAt >= now) return;
+      this.records.delete(recordId);
+    }
   }
 }
 
