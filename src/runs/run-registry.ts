@@ -21,7 +21,7 @@ export interface RunRetention {
 }
 
 /** A finished run costs about as much memory as this many token events beside its own events. */
-export const RUN_BOOKKEEPING = 16;
+const RUN_BOOKKEEPING = 16;
 
 /**
  * Every run of this instance by id. A finished run is kept `ttlSeconds`, and while the finished
