@@ -12,7 +12,7 @@ import { registerAgentRoutes } from './http/agent-routes.js';
 import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
 import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
-import { errorBody, registerErrorHandling } from './http/error-handler.js';
+import { answerClientError, errorBody, registerErrorHandling } from './http/error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
@@ -70,6 +70,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     logger: overrides.logger ?? loggerOptions(config),
     // One line per request, written by our onResponse hook (with identity and route), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
+    clientErrorHandler: answerClientError,
     genReqId: () => randomUUID(),
     bodyLimit: config.bodyLimitBytes,
     // Trust only the proxy in front of us (hop 0): the client IP is the last X-Forwarded-For entry it added.

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { post, startApp, type TestApp } from './support/app.js';
@@ -120,6 +122,35 @@ describe('malformed requests never reach a 500', () => {
     }).catch(() => 400);
     expect(status === 400 || status === 0).toBe(true);
     expect((await fetch(`${t.url}/health`)).status).toBe(200);
+  });
+
+  /** Sends raw bytes and returns the status line and JSON body of the answer. */
+  async function rawExchange(bytes: string): Promise<{ head: string; json: any }> {
+    const socket = connect(Number(new URL(t.url).port), '127.0.0.1');
+    let raw = '';
+    socket.on('data', (chunk) => (raw += chunk));
+    socket.end(bytes);
+    await once(socket, 'close');
+    const split = raw.indexOf('\r\n\r\n');
+    return { head: raw.slice(0, split), json: JSON.parse(raw.slice(split + 4)) };
+  }
+
+  it('a Content-Length smaller than the body → 400 {detail, code} with the security headers; the model is never called', async () => {
+    const body = JSON.stringify({ messages: [user('hi')] });
+    const { head, json } = await rawExchange(
+      `POST /api/v1/agent/completion HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n${body}`,
+    );
+    expect(head).toMatch(/^HTTP\/1\.1 400 /);
+    expect(head.toLowerCase()).toContain('x-content-type-options: nosniff');
+    expect(json).toEqual({ detail: expect.stringMatching(/Content-Length/), code: 'VALIDATION_FAILED' });
+    expect(fake.requests).toHaveLength(0);
+    expect((await fetch(`${t.url}/health`)).status).toBe(200);
+  });
+
+  it('headers over Node\'s 16 KB limit → 431 {detail, code}', async () => {
+    const { head, json } = await rawExchange(`GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(head).toMatch(/^HTTP\/1\.1 431 /);
+    expect(json).toEqual({ detail: expect.stringMatching(/headers/), code: 'VALIDATION_FAILED' });
   });
 
   it('accepts the largest valid body (100 messages × 100,000 chars) and answers 413 above the byte cap', async () => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 
-const API_HEADERS: Record<string, string> = {
+export const API_HEADERS: Record<string, string> = {
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'strict-transport-security': 'max-age=31536000; includeSubDomains',
