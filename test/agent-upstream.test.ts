@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { defineTool } from '../src/tools/index.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { post, readSse, startApp, type TestApp } from './support/app.js';
+import { startBlackhole } from './support/blackhole.js';
 
 const PROVIDER_KEY = 'sk-test-provider-key-that-must-never-leak';
 let fake: FakeUpstream;
@@ -172,6 +173,23 @@ describe('timeouts and dropped connections', () => {
     const deadline = Date.now() + 2_000;
     while (!fake.requests[0]?.closedEarly && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(fake.requests[0]?.closedEarly).toBe(true);
+  });
+});
+
+describe('a provider that never accepts the connection', () => {
+  it('gives up after UPSTREAM_CONNECT_TIMEOUT_SECONDS with 502 UPSTREAM_UNAVAILABLE, long before the idle timeout', async () => {
+    const blackhole = await startBlackhole();
+    const app = await startApp({ OPENAI_BASE_URL: blackhole.url, UPSTREAM_CONNECT_TIMEOUT_SECONDS: '0.3', UPSTREAM_MAX_RETRIES: '0', UPSTREAM_IDLE_TIMEOUT_SECONDS: '60' });
+    try {
+      const started = Date.now();
+      const response = await post(`${app.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'hi' }] });
+      expect(response.status).toBe(502);
+      expect(await response.json()).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', detail: expect.stringMatching(/could not be reached/) });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await app.close();
+      await blackhole.close();
+    }
   });
 });
 
