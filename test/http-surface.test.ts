@@ -134,11 +134,15 @@ describe('errors, headers and CORS', () => {
     expect([404, 405]).toContain(status);
   });
 
-  it('sets the security headers on success, error and stream responses', async () => {
+  it('sets the security headers on success, error (4xx and 5xx) and stream responses', async () => {
+    fake.script({ kind: 'status', status: 400, body: { error: { message: 'unknown model' } } });
+    const upstreamRefused = await post(`${open.url}/api/v1/agent/completion`, body);
+    expect(upstreamRefused.status).toBe(502);
     const responses = [
       await fetch(`${open.url}/health`),
       await post(`${open.url}/api/v1/agent/completion`, { messages: [] }),
       await fetch(`${open.url}/missing`),
+      upstreamRefused,
       await post(`${open.url}/api/v1/agent/completion`, { ...body, stream: true }),
     ];
     for (const response of responses) {
@@ -151,6 +155,11 @@ describe('errors, headers and CORS', () => {
       await response.arrayBuffer();
     }
     expect(responses[1]!.headers.get('cache-control')).toBe('no-store');
+    // The docs page may load its own scripts and styles, and nothing from elsewhere.
+    const docs = await fetch(`${open.url}/docs`);
+    expect(docs.headers.get('content-security-policy')).toMatch(/^default-src 'self'; script-src 'self' 'unsafe-inline';.*frame-ancestors 'none'$/);
+    expect(docs.headers.get('x-content-type-options')).toBe('nosniff');
+    await docs.arrayBuffer();
   });
 
   it('allows any origin with "*" but never with credentials', async () => {
