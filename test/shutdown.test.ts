@@ -1,12 +1,15 @@
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest, Agent } from 'node:http';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
-import { readSse } from './support/app.js';
+import { post, readSse } from './support/app.js';
 import { spawnServer as spawnMain } from './support/server-process.js';
 
-/** Persistence is off in these tests: nothing here needs a store. */
+/** Persistence is off unless a test turns it on. */
 const spawnServer = (env: Record<string, string>) => spawnMain({ ENABLE_PERSISTENCE: 'false', ...env });
 
 let fake: FakeUpstream;
@@ -52,6 +55,60 @@ describe('graceful shutdown (the real entry point as a child process)', () => {
     expect(terminal).toEqual([expect.objectContaining({ type: 'error', code: 'SHUTTING_DOWN' })]);
     expect(await server.exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it('stops a session run at the end of the grace period and leaves the session valid for the next start (#95, #78)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shutdown-session-'));
+    const env = { ENABLE_PERSISTENCE: 'true', DATABASE_URL: `sqlite:${join(dir, 'chassis.db')}`, OPENAI_BASE_URL: fake.url, SHUTDOWN_GRACE_SECONDS: '1', HOME: process.env.HOME ?? '' };
+    try {
+      const first = await spawnServer(env).ready;
+      fake.script({ kind: 'text', content: 'one' }, { kind: 'text', content: 'y'.repeat(200), chunkSize: 1, delayMs: 50 });
+      const opened = await post(`${first.url}/api/v1/agent/completion`, { message: 'first' });
+      const sessionId = (await opened.json()).session_id;
+      // A run of ~10 s on the session, stopped by SIGTERM once it is streaming.
+      const slow = await post(`${first.url}/api/v1/agent/completion`, { session_id: sessionId, message: 'second', stream: true });
+      const reader = slow.body!.getReader();
+      let text = '';
+      while (!text.includes('"type":"content"')) text += new TextDecoder().decode((await reader.read()).value);
+      const started = Date.now();
+      first.child.kill('SIGTERM');
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value);
+      const terminal = text.split('\n\n').filter((frame) => /"type":"(done|error)"/.test(frame));
+      expect(terminal).toHaveLength(1);
+      expect(terminal[0]).toContain('"code":"SHUTTING_DOWN"');
+      expect(await first.exited).toBe(0);
+      expect(Date.now() - started).toBeLessThan(3_000);
+
+      // The stopped turn persisted nothing: the next start continues from the first turn.
+      const second = await spawnServer(env).ready;
+      try {
+        expect((await (await fetch(`${second.url}/api/v1/agent/session/${sessionId}`)).json()).message_count).toBe(2);
+        fake.reset();
+        fake.script({ kind: 'text', content: 'three' });
+        const next = await post(`${second.url}/api/v1/agent/completion`, { session_id: sessionId, message: 'third' });
+        expect(next.status).toBe(200);
+        const sent = fake.requests[0]!.body.messages.map((m: { role: string; content: string }) => `${m.role}:${m.content}`);
+        expect(sent).toEqual(['user:first', 'assistant:one', 'user:third']);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits at once on a second signal, without waiting for the grace period', async () => {
+    fake.setDefault({ kind: 'text', content: 'z'.repeat(100), chunkSize: 1, delayMs: 100 });
+    const server = await spawnServer({ OPENAI_BASE_URL: fake.url, SHUTDOWN_GRACE_SECONDS: '20' }).ready;
+    const inFlight = await startStream(server.url);
+    server.child.kill('SIGTERM');
+    let health = 200;
+    while (health === 200) health = (await fetch(`${server.url}/health`)).status;
+    const started = Date.now();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(1);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await inFlight.body?.cancel().catch(() => undefined);
   });
 
   it('does not wait for idle keep-alive connections', async () => {
