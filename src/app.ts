@@ -191,6 +191,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       const error = new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
       return reply.code(503).headers(error.headers).send(errorBody(error));
     }
+    // Bodies are read as sent: a compressed one would only fail as bad JSON (and is never inflated).
+    const encoding = request.headers['content-encoding'];
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
+      throw new ChassisError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding.slice(0, 40)}" is not supported: send the body uncompressed`);
+    }
   });
   if (config.enableRateLimiting) registerApiRateLimit(app, limits.limiter, config.apiRateLimitPerMinute, identity);
   app.addHook('onResponse', async (request, reply) => {

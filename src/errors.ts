@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'VALIDATION_FAILED'
   | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'

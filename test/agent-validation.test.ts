@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { post, startApp, type TestApp } from './support/app.js';
@@ -151,6 +152,16 @@ describe('malformed requests never reach a 500', () => {
     const { head, json } = await rawExchange(`GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(head).toMatch(/^HTTP\/1\.1 431 /);
     expect(json).toEqual({ detail: expect.stringMatching(/headers/), code: 'VALIDATION_FAILED' });
+  });
+
+  it('a gzip bomb (20 KB inflating to 20 MiB) → 415 without inflating it; the server stays healthy', async () => {
+    const bomb = gzipSync(JSON.stringify({ messages: [user('a'.repeat(20 * 1024 * 1024))] }));
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const response = await fetch(url(), { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: bomb });
+    expect(response.status).toBe(415);
+    expect(await response.json()).toEqual({ detail: expect.stringMatching(/uncompressed/), code: 'UNSUPPORTED_MEDIA_TYPE' });
+    expect(fake.requests).toHaveLength(0);
+    expect((await fetch(`${t.url}/health`)).status).toBe(200);
   });
 
   it('accepts the largest valid body (100 messages × 100,000 chars) and answers 413 above the byte cap', async () => {
