@@ -82,6 +82,26 @@ describe('register', () => {
     expect(me.email_verified).toBe(true); // only through the code
   });
 
+  it('refuses prototype-poisoning keys with 400 and creates no account (#62)', async () => {
+    const email = uniqueEmail();
+    for (const poison of ['"__proto__":{"is_admin":true}', '"constructor":{"prototype":{"is_admin":true}}']) {
+      const response = await fetch(`${app.url}/api/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: `{"email":"${email}","password":"${PASSWORD}",${poison}}`,
+      });
+      expect(response.status, poison).toBe(400);
+      expect(typeof (await json(response)).detail).toBe('string');
+    }
+    expect(userRow(email)).toBeUndefined();
+    // Nothing leaked onto shared prototypes: a normal account is still no admin.
+    const c = client();
+    const other = uniqueEmail();
+    await c.register(other);
+    await c.post('/verify-email', { email: other, code: await c.verificationCode(other) });
+    expect((await json(await c.me((await c.login(other)).access_token))).is_admin).toBe(false);
+  });
+
   it('applies the password rule and the common-password blocklist (#4), with a clear 400', async () => {
     const c = client();
     const cases: Array<[string, RegExp]> = [
