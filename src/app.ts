@@ -32,7 +32,8 @@ export interface AppOverrides {
   model?: ModelClient;
   /** Extra local tools, registered after the built-ins. */
   tools?: Tool[];
-  logger?: FastifyServerOptions['logger'];
+  /** Where log lines go (default stdout); level, format and redaction stay as configured. */
+  logStream?: { write(line: string): void };
   /** Verifies `Authorization: Bearer` tokens when the product brings its own identity provider. */
   bearerVerifier?: BearerVerifier;
 }
@@ -54,10 +55,13 @@ declare module 'fastify' {
   }
 }
 
-function loggerOptions(config: Config): FastifyServerOptions['logger'] {
+function loggerOptions(config: Config, stream: AppOverrides['logStream']): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
+    // UTC, readable: "time":"2026-11-28T18:45:12.345Z".
+    timestamp: () => `,"time":"${new Date().toISOString()}"`,
     redact: { paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'password', 'token', '*.password', '*.token'], censor: '[redacted]' },
+    ...(stream === undefined ? {} : { stream }),
   };
 }
 
@@ -67,7 +71,7 @@ function loggerOptions(config: Config): FastifyServerOptions['logger'] {
  */
 export async function buildApp(config: Config, overrides: AppOverrides = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: overrides.logger ?? loggerOptions(config),
+    logger: loggerOptions(config, overrides.logStream),
     // One line per request, written by our onResponse hook (with identity and route), not Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     clientErrorHandler: answerClientError,
@@ -198,9 +202,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     }
   });
   if (config.enableRateLimiting) registerApiRateLimit(app, limits.limiter, config.apiRateLimitPerMinute, identity);
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
-  });
+  // The per-request line is at info: below that level skip building it at all.
+  if (['info', 'debug', 'trace'].includes(config.logLevel)) {
+    app.addHook('onResponse', async (request, reply) => {
+      const principal = identity.known(request);
+      request.log.info(
+        { method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), user: principal?.userId ?? null, via: principal?.via ?? null },
+        'request',
+      );
+    });
+  }
   await app.register(cors, {
     origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
     credentials: false,

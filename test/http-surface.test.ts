@@ -186,13 +186,17 @@ describe('errors, headers and CORS', () => {
 
   it('writes one JSON log line per request with the request id, and escapes injected newlines', async () => {
     await fetch(`${open.url}/health`, { headers: { 'x-user-id': 'eve' } });
-    await post(`${open.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'x' }], model: 'evil\n{"level":60,"msg":"forged"}' });
+    await post(`${open.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'x' }], model: 'evil\n{"level":60,"msg":"forged"}' }, { 'x-user-id': 'eve' });
     const lines = open.logText().split('\n');
     expect(lines.every((line) => line.startsWith('{') && JSON.parse(line))).toBe(true);
     expect(lines.some((line) => JSON.parse(line).msg === 'forged')).toBe(false);
     const requestLine = open.logs.find((entry) => entry.msg === 'request' && entry.route === '/health');
     expect(requestLine).toMatchObject({ method: 'GET', status: 200 });
     expect(typeof requestLine!.reqId).toBe('string');
+    expect(requestLine!.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    // The identity the request was served under (here, open mode naming itself through X-User-ID).
+    const completionLine = open.logs.filter((entry) => entry.msg === 'request' && entry.route === '/api/v1/agent/completion').at(-1);
+    expect(completionLine).toMatchObject({ method: 'POST', user: 'eve', via: 'open' });
   });
 });
 

@@ -43,14 +43,22 @@ export function createIdentityResolver(config: Config, getBearerVerifier: () => 
 
   // Resolved once per request: the general rate limit (a hook) and the route both ask for it.
   const resolved = new WeakMap<FastifyRequest, Promise<Principal>>();
-  return function resolveIdentity(request: FastifyRequest): Promise<Principal> {
+  // Once known, for the request's log line.
+  const known = new WeakMap<FastifyRequest, Principal>();
+  function resolveIdentity(request: FastifyRequest): Promise<Principal> {
     let principal = resolved.get(request);
     if (principal === undefined) {
-      principal = resolve(request);
+      principal = resolve(request).then((found) => {
+        known.set(request, found);
+        return found;
+      });
       resolved.set(request, principal);
     }
     return principal;
-  };
+  }
+  /** Who made the request, if a route or hook has resolved it (routes that need no identity never do). */
+  resolveIdentity.known = (request: FastifyRequest): Principal | undefined => known.get(request);
+  return resolveIdentity;
 
   async function resolve(request: FastifyRequest): Promise<Principal> {
     const verifier = getBearerVerifier();

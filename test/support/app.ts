@@ -24,7 +24,7 @@ export async function startApp(env: Record<string, string> = {}, overrides: AppO
   });
   // The general rate limit is off unless a test asks for it: every test client shares 127.0.0.1.
   const config = loadConfig({ ENABLE_PERSISTENCE: 'false', ENABLE_RATE_LIMITING: 'false', LOG_LEVEL: 'info', ...env });
-  const app = await buildApp(config, { logger: { level: config.logLevel, stream }, ...overrides });
+  const app = await buildApp(config, { logStream: stream, ...overrides });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no port');
