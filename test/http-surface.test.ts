@@ -182,6 +182,12 @@ describe('errors, headers and CORS', () => {
     const allowHeaders = preflight.headers.get('access-control-allow-headers')!.toLowerCase();
     for (const name of ['authorization', 'x-api-key', 'x-user-id', 'content-type', 'idempotency-key']) expect(allowHeaders).toContain(name);
     expect(preflight.headers.get('access-control-allow-credentials')).toBeNull();
+    const foreignPreflight = await fetch(`${secured.url}/api/v1/agent/completion`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'x-api-key' },
+    });
+    expect(foreignPreflight.headers.get('access-control-allow-origin')).toBeNull();
+    await foreignPreflight.arrayBuffer();
   });
 
   it('writes one JSON log line per request with the request id, and escapes injected newlines', async () => {
