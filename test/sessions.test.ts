@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newSessionId } from '../src/sessions/index.js';
-import { post, startApp, type TestApp } from './support/app.js';
+import fc from 'fast-check';
+import { post, readSse, startApp, type TestApp } from './support/app.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { json, sendJson, sessionEnv } from './support/sessions.js';
 
@@ -90,6 +91,25 @@ describe('server-side mode', () => {
       expect(response.status).toBe(404);
       expect((await json(response)).detail).toMatch(/^Session .* not found$/);
     }
+  });
+
+  it('stores exactly what it streamed and what a JSON turn answers, for any chunking (#84)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 12 }), async (chunks) => {
+        const content = chunks.join('');
+        fake.reset();
+        fake.script({ kind: 'text', content, chunks }, { kind: 'text', content, chunks });
+        const answered = await json(await completion({ message: 'say it' }));
+        const streamed = await readSse(await completion({ message: 'say it again', session_id: answered.session_id, stream: true }));
+        const deltas = streamed.events.filter((e) => e.type === 'content').map((e) => e.content).join('');
+        const page = await json(await fetch(`${app.url}/api/v1/agent/session/${answered.session_id}/messages`));
+        const stored = page.messages.filter((m: any) => m.role === 'assistant').map((m: any) => m.content);
+        expect(answered.content).toBe(content);
+        expect(deltas).toBe(content);
+        expect(stored).toEqual([content, content]);
+      }),
+      { numRuns: 15 },
+    );
   });
 
   it('stores a tool-using turn whole and gives the next turn the tool call with its result', async () => {
