@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { newSessionId } from '../src/sessions/index.js';
-import fc from 'fast-check';
 import { post, readSse, startApp, type TestApp } from './support/app.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { json, sendJson, sessionEnv } from './support/sessions.js';
