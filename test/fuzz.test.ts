@@ -72,6 +72,37 @@ describe('schema-driven fuzzing', () => {
     );
   });
 
+  it('refuses a valid request with one field made invalid: exactly 400 {detail}, and the model is never called', async () => {
+    // Each breaks one rule of the schema: a wrong type (strict: no "1" for 1), a range, an enum, a size.
+    const mutations: Array<[string, (body: Record<string, any>) => void]> = [
+      ['temperature as a string', (b) => (b.temperature = '1')],
+      ['temperature above 2', (b) => (b.temperature = 2.5)],
+      ['max_tokens as a string', (b) => (b.max_tokens = '10')],
+      ['max_tokens 0', (b) => (b.max_tokens = 0)],
+      ['max_tokens fractional', (b) => (b.max_tokens = 1.5)],
+      ['stream as a string', (b) => (b.stream = 'true')],
+      ['an unknown role', (b) => (b.messages[0].role = 'robot')],
+      ['content as a number', (b) => (b.messages[0].content = 123)],
+      ['messages empty', (b) => (b.messages = [])],
+      ['messages as an object', (b) => (b.messages = { role: 'user', content: 'x' })],
+      ['allowed_tools as a string', (b) => (b.allowed_tools = 'calculate')],
+      ['metadata as an array', (b) => (b.metadata = [1])],
+      ['101 messages', (b) => (b.messages = Array.from({ length: 101 }, () => ({ role: 'user', content: 'x' })))],
+    ];
+    await fc.assert(
+      fc.asyncProperty(validBody, fc.constantFrom(...mutations), async (body, [name, mutate]) => {
+        const broken = structuredClone(body) as Record<string, any>;
+        mutate(broken);
+        const before = fake.requests.length;
+        const { status, text } = await send('POST', '/api/v1/agent/completion', broken);
+        expect(status, `${name}: ${text}`).toBe(400);
+        expectCleanError(status, text);
+        expect(fake.requests.length).toBe(before);
+      }),
+      { numRuns: 80 },
+    );
+  });
+
   it('answers any other JSON with a clean 4xx {detail}, never a 5xx', async () => {
     await fc.assert(
       fc.asyncProperty(fc.jsonValue({ maxDepth: 3 }), async (body) => {
