@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
-import { API_HEADERS } from './security-headers.js';
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ChassisError } from '../errors.js';
+import { API_HEADERS } from './security-headers.js';
 
 /** The JSON body of every error: `detail` for people, `code` for programs. */
 export function errorBody(error: ChassisError): Record<string, unknown> {
