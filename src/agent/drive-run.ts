@@ -1,6 +1,6 @@
 import { ChassisError } from '../errors.js';
 import type { ToolCall, Usage } from '../model/types.js';
-import type { RunLog } from '../runs/run-log.js';
+import { answerOf, type RunLog } from '../runs/run-log.js';
 import type { StopReason } from './events.js';
 import { completeMessages, newProgress, runAgent, type AgentDeps, type AgentRunInput } from './run-agent.js';
 import type { Run } from './run-tracker.js';
@@ -36,8 +36,6 @@ export interface DriveOptions {
 export async function driveRun({ run, turn, log, input, deps, warn }: DriveOptions): Promise<RunOutcome> {
   const base = { run_id: run.id, session_id: turn.sessionId };
   const progress = newProgress();
-  let content = '';
-  const toolCalls: ToolCall[] = [];
   log.append({ type: 'run_started', ...base });
   try {
     for await (const event of runAgent(input, deps, progress)) {
@@ -45,10 +43,8 @@ export async function driveRun({ run, turn, log, input, deps, warn }: DriveOptio
         await turn.commit({ messages: event.messages, usage: event.usage, stopReason: event.stopReason });
         log.append({ type: 'done', ...base, stop_reason: event.stopReason, usage: event.usage });
         log.finish({ status: 'completed', stopReason: event.stopReason, usage: event.usage, error: null });
-        return { status: 'completed', content, toolCalls, usage: event.usage, stopReason: event.stopReason, error: null };
+        return { status: 'completed', ...answerOf(log.events), usage: event.usage, stopReason: event.stopReason, error: null };
       }
-      if (event.type === 'content') content += event.content;
-      else if (event.type === 'tool_call') toolCalls.push({ id: event.id, type: 'function', function: { name: event.name, arguments: event.arguments } });
       log.append(event);
     }
     throw new Error('agent run ended without a result');
@@ -59,7 +55,7 @@ export async function driveRun({ run, turn, log, input, deps, warn }: DriveOptio
     log.append({ type: 'error', ...base, detail: error.detail, code: error.code });
     const status = cancelled ? 'cancelled' : 'failed';
     log.finish({ status, stopReason: cancelled ? 'cancelled' : null, usage: progress.usage, error: { detail: error.detail, code: error.code, status: error.status } });
-    return { status, content, toolCalls, usage: progress.usage, stopReason: cancelled ? 'cancelled' : null, error };
+    return { status, ...answerOf(log.events), usage: progress.usage, stopReason: cancelled ? 'cancelled' : null, error };
   } finally {
     run.end();
     await turn.release();

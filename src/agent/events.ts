@@ -1,4 +1,4 @@
-import type { ChatMessage, ToolCall, Usage } from '../model/types.js';
+import type { ChatMessage, Usage } from '../model/types.js';
 
 export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter' | 'cancelled';
 
@@ -12,7 +12,7 @@ export type AgentEvent =
   | { type: 'reasoning'; content: string }
   | { type: 'tool_call'; id: string; name: string; arguments: string }
   | { type: 'tool_result'; id: string; name: string; result: string }
-  | { type: 'done'; stopReason: StopReason; usage: Usage; messages: ChatMessage[]; toolCalls: ToolCall[] };
+  | { type: 'done'; stopReason: StopReason; usage: Usage; messages: ChatMessage[] };
 
 export const emptyUsage = (): Usage => ({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });
 

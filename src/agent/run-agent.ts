@@ -1,4 +1,4 @@
-import type { AssistantMessage, ChatMessage, ModelClient, ToolCall, Usage } from '../model/types.js';
+import type { AssistantMessage, ChatMessage, ModelClient, Usage } from '../model/types.js';
 import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
 import { addUsage, emptyUsage, type AgentEvent, type StopReason } from './events.js';
 import { runToolCalls } from './run-tools.js';
@@ -48,7 +48,6 @@ export interface AgentDeps {
 export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress: RunProgress = newProgress()): AsyncGenerator<AgentEvent> {
   const transcript: ChatMessage[] = [...input.context];
   const added = progress.messages;
-  const toolCalls: ToolCall[] = [];
   const usage = progress.usage;
 
   for (let step = 1; ; step++) {
@@ -77,21 +76,20 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
     const calls = answer.tool_calls ?? [];
     if (calls.length === 0) {
       added.push(answer);
-      yield { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added, toolCalls };
+      yield { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added };
       return;
     }
     if (step >= deps.maxSteps) {
       // Out of steps: keep what the model said, drop the calls we will not run, so the stored
       // history never holds a tool call without its result.
       if (answer.content) added.push({ role: 'assistant', content: answer.content });
-      yield { type: 'done', stopReason: 'max_steps', usage, messages: added, toolCalls };
+      yield { type: 'done', stopReason: 'max_steps', usage, messages: added };
       return;
     }
 
     transcript.push(answer);
     added.push(answer);
     for (const call of calls) {
-      toolCalls.push(call);
       yield { type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments };
     }
     const results = await runToolCalls(calls, deps.tools, input.tools.allowed, input.signal);

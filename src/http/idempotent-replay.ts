@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest, ChassisError } from '../errors.js';
 import type { Principal } from '../principal.js';
-import type { EventBatch, IdempotencyRecord, RunEvent, RunRegistry, RunView } from '../runs/index.js';
+import { answerOf, type EventBatch, type IdempotencyRecord, type RunEvent, type RunRegistry, type RunView } from '../runs/index.js';
 import { answer, streamEvents } from './run-output.js';
 
 export interface IdempotencyClaim {
@@ -66,18 +66,11 @@ const inProgress = (runId: string) =>
 /** Folds a run's log into the JSON answer its first request got (waiting for the end if needed). */
 async function answerFromLog(view: RunView, registry: RunRegistry): Promise<{ status: number; body: Record<string, unknown> }> {
   const runId = view.info.runId;
-  let content = '';
-  const toolCalls: Array<{ id: string; type: 'function'; function: { name: string; arguments: string } }> = [];
-  let terminal: Record<string, any> | null = null;
-  for await (const { events } of view.follow(0)) {
-    for (const event of events) {
-      if (event.type === 'content') content += String(event.content);
-      else if (event.type === 'tool_call') toolCalls.push({ id: String(event.id), type: 'function', function: { name: String(event.name), arguments: String(event.arguments) } });
-      else if (event.type === 'done' || event.type === 'error') terminal = event;
-    }
-  }
+  const logged: RunEvent[] = [];
+  for await (const { events } of view.follow(0)) logged.push(...events);
+  const terminal: Record<string, any> | undefined = logged.at(-1);
   if (terminal?.type === 'done') {
-    return { status: 200, body: answer({ content, toolCalls, usage: terminal.usage, stopReason: terminal.stop_reason }, runId, view.info.sessionId) };
+    return { status: 200, body: answer({ ...answerOf(logged), usage: terminal.usage, stopReason: terminal.stop_reason }, runId, view.info.sessionId) };
   }
   const ended = (await registry.find(runId))?.end?.error;
   return { status: ended?.status ?? 500, body: { detail: ended?.detail ?? 'The run failed', code: ended?.code ?? 'INTERNAL_ERROR', run_id: runId } };

@@ -1,9 +1,23 @@
-import type { Usage } from '../model/types.js';
+import type { ToolCall, Usage } from '../model/types.js';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
 /** One event as clients see it: `type` plus its fields. */
 export type RunEvent = Record<string, unknown>;
+
+/**
+ * The JSON answer's text and tool calls, read from a run's events: what a JSON client gets and
+ * what an idempotent retry gets again, so the two cannot differ.
+ */
+export function answerOf(events: Iterable<RunEvent>): { content: string; toolCalls: ToolCall[] } {
+  let content = '';
+  const toolCalls: ToolCall[] = [];
+  for (const event of events) {
+    if (event.type === 'content') content += String(event.content);
+    else if (event.type === 'tool_call') toolCalls.push({ id: String(event.id), type: 'function', function: { name: String(event.name), arguments: String(event.arguments) } });
+  }
+  return { content, toolCalls };
+}
 
 /** Consecutive events of one run; the first is number `firstSeq` (a run's events count from 1). */
 export interface EventBatch {
