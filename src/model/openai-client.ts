@@ -81,12 +81,14 @@ export function createOpenAIModelClient(config: Config, version: string): ModelC
         if (failure !== null) throw failure;
         return;
       } catch (error) {
-        if (request.signal.aborted) throw mapUpstreamError(request.signal.reason, { aborted: true, timedOut: false, secrets });
+        // Aborted from our side (client gone, cancel, deadline, shutdown): the run's reason is the error.
+        const abortReason = () => mapUpstreamError(request.signal.reason, { aborted: true, timedOut: false, secrets });
+        if (request.signal.aborted) throw abortReason();
         const mapped = mapUpstreamError(error, { timedOut: isIdleTimeout(error), aborted: false, secrets });
         const delay = attempt < config.upstreamMaxRetries && !reader?.started ? retryDelayMs(mapped, attempt, config) : null;
         if (delay === null) throw mapped;
         await sleep(delay, request.signal);
-        if (request.signal.aborted) throw mapUpstreamError(request.signal.reason, { aborted: true, timedOut: false, secrets });
+        if (request.signal.aborted) throw abortReason();
       }
     }
   }
