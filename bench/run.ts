@@ -8,6 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool, request } from 'undici';
+import { chatCompletionsEndpoint } from '../src/model/openai-client.js';
 import { chassisExchange, upstreamExchange, type Exchange, type FakeMode, type Transport, type UpstreamShape } from './exchanges.js';
 import { runLoad } from './load.js';
 import { holdOpenStreams } from './open-streams.js';
@@ -45,7 +46,7 @@ async function upstreamShape(chassis: Child, fakeUrl: string): Promise<UpstreamS
   const response = await request(`${chassis.origin}/api/v1/tools`);
   const { tools } = (await response.body.json()) as { tools: { name: string; description: string; parameters: unknown }[] };
   return {
-    path: `${new URL(fakeUrl).pathname.replace(/\/$/, '')}/chat/completions`,
+    path: chatCompletionsEndpoint(fakeUrl).path,
     model: 'bench-model',
     tools: tools.map((tool) => ({ type: 'function', function: { name: tool.name, description: tool.description, parameters: tool.parameters } })),
   };

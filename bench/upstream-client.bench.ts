@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { loadConfig } from '../src/config.js';
 import { createOpenAIModelClient, type ToolSpec } from '../src/model/index.js';
+import { chatCompletionsEndpoint } from '../src/model/openai-client.js';
 import { builtinTools, ToolRegistry } from '../src/tools/index.js';
 import { ANSWER, type Transport } from './exchanges.js';
 import { percentiles } from './load.js';
@@ -78,7 +79,8 @@ const HEADERS = { 'content-type': 'application/json', authorization: 'Bearer ben
 /** undici's fetch with the same keep-alive agent: what fetch and web streams cost over undici.request. */
 function fetchClient(upstreamUrl: string): { call: Call; close(): Promise<void> } {
   const dispatcher = new Agent({ keepAliveTimeout: 30_000 });
-  const url = `${upstreamUrl.replace(/\/$/, '')}/chat/completions`;
+  const { origin, path } = chatCompletionsEndpoint(upstreamUrl);
+  const url = origin + path;
   return {
     async call(stream) {
       const response = await undiciFetch(url, { method: 'POST', headers: HEADERS, body: requestBody(stream), dispatcher, signal: new AbortController().signal });
@@ -92,10 +94,10 @@ function fetchClient(upstreamUrl: string): { call: Call; close(): Promise<void> 
 /** The least a client can do: one keep-alive request, the body parsed as it comes, nothing else. */
 function bareClient(upstreamUrl: string): { call: Call; close(): Promise<void> } {
   const dispatcher = new Agent({ keepAliveTimeout: 30_000 });
-  const url = new URL(`${upstreamUrl.replace(/\/$/, '')}/chat/completions`);
+  const { origin, path } = chatCompletionsEndpoint(upstreamUrl);
   return {
     async call(stream) {
-      const response = await dispatcher.request({ origin: url.origin, path: url.pathname, method: 'POST', headers: HEADERS, body: requestBody(stream) });
+      const response = await dispatcher.request({ origin, path, method: 'POST', headers: HEADERS, body: requestBody(stream) });
       if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}`);
       return contentOf(stream, response.body, () => response.body.json());
     },
