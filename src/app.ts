@@ -205,7 +205,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // The per-request line is at info: below that level skip building it at all.
   if (['info', 'debug', 'trace'].includes(config.logLevel)) {
     app.addHook('onResponse', async (request, reply) => {
-      const principal = identity.known(request);
+      const principal = await identity.known(request);
       request.log.info(
         { method: request.method, route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime), user: principal?.userId ?? null, via: principal?.via ?? null },
         'request',

@@ -43,21 +43,16 @@ export function createIdentityResolver(config: Config, getBearerVerifier: () => 
 
   // Resolved once per request: the general rate limit (a hook) and the route both ask for it.
   const resolved = new WeakMap<FastifyRequest, Promise<Principal>>();
-  // Once known, for the request's log line.
-  const known = new WeakMap<FastifyRequest, Principal>();
   function resolveIdentity(request: FastifyRequest): Promise<Principal> {
     let principal = resolved.get(request);
     if (principal === undefined) {
-      principal = resolve(request).then((found) => {
-        known.set(request, found);
-        return found;
-      });
+      principal = resolve(request);
       resolved.set(request, principal);
     }
     return principal;
   }
-  /** Who made the request, if a route or hook has resolved it (routes that need no identity never do). */
-  resolveIdentity.known = (request: FastifyRequest): Principal | undefined => known.get(request);
+  /** For the request's log line: who made it, if a route or hook resolved it (and it was allowed). */
+  resolveIdentity.known = async (request: FastifyRequest): Promise<Principal | undefined> => resolved.get(request)?.catch(() => undefined);
   return resolveIdentity;
 
   async function resolve(request: FastifyRequest): Promise<Principal> {
