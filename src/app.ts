@@ -16,6 +16,7 @@ import { answerClientError, errorBody, registerErrorHandling } from './http/erro
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
+import { registerCredentialGate, registerJsonBodyParser, refuseBareOptions } from './http/request-guards.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerSessionRoutes } from './http/session-routes.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
@@ -77,6 +78,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     clientErrorHandler: answerClientError,
     genReqId: () => randomUUID(),
     bodyLimit: config.bodyLimitBytes,
+    // REQUEST_TIMEOUT_SECONDS bounds how long a request may take to arrive (a streamed answer is not
+    // affected). Node checks at connectionsCheckingInterval: keep it well under the timeout.
+    requestTimeout: Math.round(config.requestTimeoutSeconds * 1000),
+    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.round((config.requestTimeoutSeconds * 1000) / 4))) },
     // Trust only the proxy in front of us (hop 0): the client IP is the last X-Forwarded-For entry it added.
     trustProxy: config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     return503OnClosing: false,
@@ -191,7 +196,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerSecurityHeaders(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (closing && request.url !== '/health' && request.url !== '/api/v1/health') {
+    if (closing && request.routeOptions.url !== '/health' && request.routeOptions.url !== '/api/v1/health') {
       const error = new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
       return reply.code(503).headers(error.headers).send(errorBody(error));
     }
@@ -202,6 +207,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     }
   });
   if (config.enableRateLimiting) registerApiRateLimit(app, limits.limiter, config.apiRateLimitPerMinute, identity);
+  // After the rate limit (wrong credentials are still counted), before any body is read.
+  registerCredentialGate(app, identity);
+  registerJsonBodyParser(app);
+  refuseBareOptions(app);
   // The per-request line is at info: below that level skip building it at all.
   if (['info', 'debug', 'trace'].includes(config.logLevel)) {
     app.addHook('onResponse', async (request, reply) => {
@@ -225,7 +234,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
   registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions: sessions?.turns });
-  registerRunRoutes(app, { config, registry, identity });
+  registerRunRoutes(app, { config, registry, identity, sessions: sessions?.service });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
 
