@@ -56,6 +56,8 @@ declare module 'fastify' {
   }
 }
 
+const requestTimeoutMs = (config: Config) => Math.round(config.requestTimeoutSeconds * 1000);
+
 function loggerOptions(config: Config, stream: AppOverrides['logStream']): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
@@ -78,10 +80,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     clientErrorHandler: answerClientError,
     genReqId: () => randomUUID(),
     bodyLimit: config.bodyLimitBytes,
-    // REQUEST_TIMEOUT_SECONDS bounds how long a request may take to arrive (a streamed answer is not
-    // affected). Node checks at connectionsCheckingInterval: keep it well under the timeout.
-    requestTimeout: Math.round(config.requestTimeoutSeconds * 1000),
-    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.round((config.requestTimeoutSeconds * 1000) / 4))) },
+    // REQUEST_TIMEOUT_SECONDS bounds how long a request (headers and body) may take to arrive; a
+    // streamed answer is not affected. Node enforces it only with headersTimeout ≤ requestTimeout,
+    // and checks every connectionsCheckingInterval: keep that well under the timeout.
+    requestTimeout: requestTimeoutMs(config),
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeoutMs(config)),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.round(requestTimeoutMs(config) / 4))),
+    },
     // Trust only the proxy in front of us (hop 0): the client IP is the last X-Forwarded-For entry it added.
     trustProxy: config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     return503OnClosing: false,
