@@ -31,15 +31,19 @@ describe('item 7: the upstream key is redacted before the provider message is cu
       const app = await startApp({ OPENAI_BASE_URL: fake.url, OPENAI_API_KEY: key, UPSTREAM_MAX_RETRIES: '0', LOG_LEVEL: 'info' });
       try {
         // The detail's provider part is cut at 300 characters: put the key before, across and after that point.
-        for (const before of [10, 300 - key.length, 300 - Math.floor(key.length / 2), 296, 320]) {
-          fake.script({ kind: 'status', status: 400, body: { error: { message: `${'x'.repeat(before)} Incorrect API key provided: ${key}. Check it.` } } });
+        const lead = ' Incorrect API key provided: ';
+        // Where the key starts in the provider's message: well inside, ending at the cut, across it, 4 characters before it.
+        for (const start of [40, 300 - key.length, 300 - Math.floor(key.length / 2), 296]) {
+          const message = `${'x '.repeat(start).slice(0, start - lead.length)}${lead}${key}. Check it.`;
+          expect(message.indexOf(key)).toBe(start);
+          fake.script({ kind: 'status', status: 400, body: { error: { message } } });
           const response = await post(`${app.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'hi' }] });
           expect(response.status).toBe(502);
           const body = await response.json();
           expect(body.code).toBe('UPSTREAM_BAD_REQUEST');
           for (const piece of pieces(key)) {
-            expect(body.detail, `${before}: ${piece}`).not.toContain(piece);
-            expect(app.logText(), `${before}: ${piece}`).not.toContain(piece);
+            expect(body.detail, `${start}: ${piece}`).not.toContain(piece);
+            expect(app.logText(), `${start}: ${piece}`).not.toContain(piece);
           }
         }
       } finally {
