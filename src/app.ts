@@ -16,7 +16,7 @@ import { answerClientError, errorBody, registerErrorHandling } from './http/erro
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
-import { registerCredentialGate, registerJsonBodyParser, refuseBareOptions } from './http/request-guards.js';
+import { limitBodilessRoutes, registerCredentialGate, registerJsonBodyParser, refuseBareOptions } from './http/request-guards.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerSessionRoutes } from './http/session-routes.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
@@ -213,10 +213,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     }
   });
   if (config.enableRateLimiting) registerApiRateLimit(app, limits.limiter, config.apiRateLimitPerMinute, identity);
-  // After the rate limit (wrong credentials are still counted), before any body is read.
-  registerCredentialGate(app, identity);
   registerJsonBodyParser(app);
+  // Before the CORS plugin, which would answer a bare OPTIONS in text/plain.
   refuseBareOptions(app);
+  // Routes without a body schema take no body worth reading.
+  limitBodilessRoutes(app);
   // The per-request line is at info: below that level skip building it at all.
   if (['info', 'debug', 'trace'].includes(config.logLevel)) {
     app.addHook('onResponse', async (request, reply) => {
@@ -235,6 +236,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'X-Session-Id', 'Retry-After'],
     maxAge: 600,
   });
+  // After the rate limit (wrong credentials are still counted) and CORS (a browser can read the
+  // 401), before any body is read.
+  registerCredentialGate(app, identity);
   registerDocs(app, VERSION);
 
   // Routes

@@ -84,6 +84,22 @@ describe('item 2: no work for a caller without credentials, and a request timeou
     }
   });
 
+  it('the early 401 still carries the CORS headers, so a browser can read it', async () => {
+    const response = await fetch(`${keyed.url}/api/v1/tools`, { headers: { origin: 'https://app.example' } });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('access-control-allow-origin')).toBe('*');
+  });
+
+  it('a route with no body schema reads at most 1 KiB even from a caller with credentials (1 KiB is read, more is 413)', async () => {
+    const cancel = (body: string) => post(`${keyed.url}/api/v1/agent/runs/none/cancel`, body, { 'x-api-key': KEY });
+    const at = `{"pad":"${'x'.repeat(1024 - 10)}"}`;
+    expect(Buffer.byteLength(at)).toBe(1024);
+    expect((await cancel(at)).status).toBe(404); // read, then: no such run
+    const over = await cancel(`{"pad":"${'x'.repeat(1024)}"}`);
+    expect(over.status).toBe(413);
+    expect((await json(over)).code).toBe('BODY_TOO_LARGE');
+  });
+
   it('/auth/login with a 12.5 MB body is refused at once (413), never read', async () => {
     const { startApp: start } = await import('./support/app.js');
     const accounts = await start({ ENABLE_USER_AUTH: 'true', JWT_SECRET_KEY: 'x'.repeat(40), DATABASE_URL: 'sqlite::memory:' });

@@ -39,6 +39,20 @@ export function limitAccountBodies(scope: FastifyInstance): void {
   });
 }
 
+/** What a route with no body schema may be sent: nothing it reads, so 1 KiB is plenty. */
+export const BODILESS_LIMIT_BYTES = 1024;
+
+/**
+ * Routes declared after this call that have no body schema (GETs, POST /runs/{id}/cancel, …) get
+ * BODILESS_LIMIT_BYTES as their body limit: Fastify would otherwise read and parse up to
+ * BODY_LIMIT_BYTES of a body nobody looks at.
+ */
+export function limitBodilessRoutes(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    if (route.schema?.body === undefined) route.bodyLimit ??= BODILESS_LIMIT_BYTES;
+  });
+}
+
 /**
  * The JSON body parser: Fastify's own (prototype-poisoning checks kept), after a one-pass check of
  * the nesting depth, so a deeply nested body gets a 400 naming the limit instead of overflowing the
