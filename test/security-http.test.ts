@@ -212,6 +212,24 @@ describe('item 6: JSON nesting depth', () => {
     expect((await json(deep)).code).toBe('JSON_TOO_DEEP');
   });
 
+  it("the model's tool-call arguments are bounded too: a deep one becomes a tool error the model reads, the run completes", async () => {
+    fake.script(
+      { kind: 'tool_calls', calls: [{ id: 'c1', name: 'calculate', arguments: `{"expression":${nested(5000)}}` }] },
+      { kind: 'text', content: 'done' },
+    );
+    const response = await post(`${keyed.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'hi' }] }, { 'x-api-key': KEY });
+    expect(response.status).toBe(200);
+    const toolResult = fake.requests.at(-1)!.body.messages.find((message: any) => message.role === 'tool');
+    expect(toolResult.content).toMatch(/nest more than 64 levels/);
+  });
+
+  it('a provider answer nested past the bound is an UPSTREAM_ERROR (502), not a 500', async () => {
+    fake.script({ kind: 'handler', handle: (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(`{"choices":[{"message":{"role":"assistant","content":"x"},"finish_reason":"stop"}],"extra":${nested(5000)}}`) });
+    const response = await post(`${keyed.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'hi' }] }, { 'x-api-key': KEY });
+    expect(response.status).toBe(502);
+    expect((await json(response)).code).toBe('UPSTREAM_ERROR');
+  });
+
   it('brackets inside strings do not count', async () => {
     const response = await post(`${keyed.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: '['.repeat(10_000) + '{'.repeat(10_000) }] }, { 'x-api-key': KEY });
     expect(response.status).toBe(200);
