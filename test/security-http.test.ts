@@ -224,7 +224,7 @@ describe('item 6: JSON nesting depth', () => {
   });
 
   it('a provider answer nested past the bound is an UPSTREAM_ERROR (502), not a 500', async () => {
-    fake.script({ kind: 'handler', handle: (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(`{"choices":[{"message":{"role":"assistant","content":"x"},"finish_reason":"stop"}],"extra":${nested(5000)}}`) });
+    fake.script({ kind: 'handler', handle: (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(`{"choices":[{"message":{"role":"assistant","content":"x"},"finish_reason":"stop"}],"extra":${nested(5000)}}`) });
     const response = await post(`${keyed.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'hi' }] }, { 'x-api-key': KEY });
     expect(response.status).toBe(502);
     expect((await json(response)).code).toBe('UPSTREAM_ERROR');
