@@ -9,6 +9,8 @@ import type { Database } from './db/index.js';
 import { ChassisError } from './errors.js';
 import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
+import { registerApprovalRoutes } from './http/approval-routes.js';
+import { approvalMigrations, ApprovalService, DatabaseApprovalStore, MemoryApprovalStore } from './approvals/index.js';
 import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
 import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
@@ -93,7 +95,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations });
+    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations, ...approvalMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;
@@ -146,6 +148,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           log: app.log,
         })
       : undefined;
+  const approvals = new ApprovalService({
+    store: database === undefined ? new MemoryApprovalStore() : new DatabaseApprovalStore(database),
+    durable: database !== undefined,
+    timeoutSeconds: config.approvalTimeoutSeconds,
+    registry,
+    runs,
+    agent: { model, tools, maxSteps: config.maxAgentSteps },
+    sessions: sessions?.turns,
+    redis,
+    runDeadlineSeconds: config.runDeadlineSeconds,
+    log: app.log,
+  });
+  // Runs left waiting by an earlier start are taken up once serving; let go of ours before the stores close.
+  app.addHook('onReady', async () => approvals.start());
+  app.addHook('preClose', () => approvals.close());
   const identity = createIdentityResolver(config, () => bearerVerifier);
   let accounts: Accounts | undefined;
   if (config.enableUserAuth && database !== undefined) {
@@ -224,8 +241,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
-  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions: sessions?.turns });
-  registerRunRoutes(app, { config, registry, identity });
+  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns });
+  registerRunRoutes(app, { config, registry, identity, approvals });
+  registerApprovalRoutes(app, { approvals, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
 

@@ -75,6 +75,7 @@ export function loadConfig(env: Env = process.env) {
     toolTimeoutSeconds,
     maxConcurrentRuns: num(env, 'MAX_CONCURRENT_RUNS', 256, 1, 100_000),
     sseHeartbeatSeconds: num(env, 'SSE_HEARTBEAT_SECONDS', 15, 0.01, 300, false),
+    approvalTimeoutSeconds: num(env, 'APPROVAL_TIMEOUT_SECONDS', 3600, 1, 604_800, false),
     runEventsTtlSeconds: num(env, 'RUN_EVENTS_TTL_SECONDS', 3600, 0, 604_800, false),
     runEventsMaxKept: num(env, 'RUN_EVENTS_MAX_KEPT', 100_000, 0, 100_000_000),
     idempotencyTtlSeconds: num(env, 'IDEMPOTENCY_TTL_SECONDS', 86_400, 1, 2_592_000, false),

@@ -22,8 +22,25 @@ export interface Turn {
   /** True when someone can read the result later (a session), so a client that leaves does not stop the run. */
   continueOnDisconnect: boolean;
   commit(result: TurnResult): Promise<void>;
-  /** Always called once, after commit or after a failure (which persists nothing). */
+  /** Always called once, after commit or after a failure (which persists nothing), unless the turn was paused. */
   release(): Promise<void>;
+  /**
+   * The run waits for approvals until `untilMs` (epoch ms): keep the session busy that long without
+   * this process, and return what `SessionTurns.resume` needs to finish the turn anywhere later.
+   * Absent for client-side turns (nothing to hold).
+   */
+  pause?(untilMs: number): Promise<PausedTurn>;
+}
+
+/** A server-side turn parked in the database while its run waits: plain JSON. */
+export interface PausedTurn {
+  sessionId: string;
+  /** The lease owner: the run id. */
+  owner: string;
+  /** Who owns the session (may decide its runs' approvals); null when made with auth off. */
+  sessionOwnerId: string | null;
+  user: ChatMessage;
+  changes: { systemPrompt?: string; model?: string; metadata?: Record<string, unknown> };
 }
 
 export function clientSideTurn(context: ChatMessage[]): Turn {
@@ -53,4 +70,6 @@ export interface SessionTurnRequest {
 /** Implemented by the sessions module: finds or creates the session, checks access, holds it for the run. */
 export interface SessionTurns {
   begin(request: SessionTurnRequest): Promise<Turn>;
+  /** The turn of a paused run, taken up again (in any process): holds the session until commit or release. */
+  resume(paused: PausedTurn): Promise<Turn>;
 }

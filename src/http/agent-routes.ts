@@ -11,6 +11,7 @@ import { completionSchemas, ErrorResponse, type CompletionRequest } from './agen
 import { errorBody, logError } from './error-handler.js';
 import { idempotencyClaim, replayIdempotent, type IdempotencyClaim } from './idempotent-replay.js';
 import type { IdentityResolver } from './identity.js';
+import type { ApprovalService } from '../approvals/index.js';
 import { answer, streamEvents } from './run-output.js';
 
 export interface AgentRouteDeps {
@@ -21,6 +22,8 @@ export interface AgentRouteDeps {
   registry: RunRegistry;
   idempotency: IdempotencyStore;
   identity: IdentityResolver;
+  /** Parks runs that stop for tool approvals, and cancels them while they wait. */
+  approvals: ApprovalService;
   /** Absent when ENABLE_PERSISTENCE=false: server-side mode then answers 400. */
   sessions?: SessionTurns;
 }
@@ -164,19 +167,24 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
   const { run, turn } = prepared;
   const log = deps.registry.create(
     { runId: run.id, ownerId: principal.userId, sessionId: turn.sessionId, createdAt: Date.now() },
-    () => run.abort(cancelledError()),
+    // While the run waits for approvals (or after it resumed) the approvals service knows how to stop it.
+    () => {
+      if (!deps.approvals.cancel(run.id)) run.abort(cancelledError());
+    },
   );
   reply.header('x-run-id', run.id);
   // Sent before any event, so a streaming client that drops off can still find its session.
   if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
   const { claim } = prepared;
+  const input = runInput(prepared, deps);
   const outcome = driveRun({
     run,
     turn,
     log,
-    input: runInput(prepared, deps),
+    input,
     deps: { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
     warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
+    onPause: deps.approvals.pauser(log, input, turn),
   }).then(async (result) => {
     // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
     if (claim !== null) {
@@ -199,12 +207,18 @@ async function jsonRun(request: FastifyRequest, reply: FastifyReply, prepared: P
     });
   }
   const result = await outcome;
-  if (result.status !== 'completed') throw result.error;
-  return answer(result, prepared.run.id, prepared.turn.sessionId);
+  if (result.status !== 'completed' && result.status !== 'waiting') throw result.error;
+  return jsonAnswer(result, prepared.run.id, prepared.turn.sessionId);
+}
+
+/** A completed run's answer, or a waiting run's so far (stop_reason "approval_required" with the pending approvals). */
+function jsonAnswer(outcome: RunOutcome, runId: string, sessionId: string | null) {
+  const body = answer(outcome, runId, sessionId);
+  return outcome.status === 'waiting' ? { ...body, pending_approvals: outcome.pending ?? [] } : body;
 }
 
 function responseOf(outcome: RunOutcome, runId: string, sessionId: string | null): StoredResponse {
-  if (outcome.status === 'completed') return { status: 200, body: answer(outcome, runId, sessionId) };
+  if (outcome.status === 'completed' || outcome.status === 'waiting') return { status: 200, body: jsonAnswer(outcome, runId, sessionId) };
   const error = outcome.error!;
   return { status: error.status, body: errorBody(error) };
 }

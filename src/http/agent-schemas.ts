@@ -71,8 +71,14 @@ export function completionSchemas(config: Config) {
     content: Type.String(),
     session_id: Type.Union([Type.String(), Type.Null()]),
     run_id: Type.String({ description: 'This run: GET /api/v1/agent/runs/{run_id} shows it' }),
-    stop_reason: Type.String({ description: 'stop | length | max_steps | content_filter | cancelled' }),
+    stop_reason: Type.String({ description: 'stop | length | max_steps | content_filter | cancelled | approval_required' }),
     tool_calls: Type.Optional(Type.Array(ToolCall)),
+    pending_approvals: Type.Optional(
+      Type.Array(
+        Type.Object({ approval_id: Type.String(), tool_call_id: Type.String(), name: Type.String(), arguments: Type.String(), expires_at: Type.String() }),
+        { description: 'With stop_reason "approval_required": the tool calls waiting for POST /api/v1/agent/runs/{run_id}/approvals/{approval_id}' },
+      ),
+    ),
     usage: Usage,
   });
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { trimHistory, type SessionTurnRequest, type SessionTurns, type Turn, type TurnResult } from '../agent/index.js';
+import { trimHistory, type PausedTurn, type SessionTurnRequest, type SessionTurns, type Turn, type TurnResult } from '../agent/index.js';
 import { ChassisError, notFound } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
 import { checkAccess } from './access.js';
@@ -51,6 +51,39 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     return trimHistory([...system, ...history, user], maxMessages);
   }
 
+  /**
+   * Parks a held session for a paused run: one lease that lasts until the approvals expire plus a
+   * lease length, so the session stays busy (409 naming the run) across a restart, and whoever
+   * resumes the run renews it as the same owner.
+   */
+  async function park(paused: PausedTurn, untilMs: number): Promise<PausedTurn> {
+    const held = await store.renew(paused.sessionId, paused.owner, Math.max(0, untilMs - Date.now()) + leaseMs);
+    if (!held) throw new ChassisError(409, 'SESSION_BUSY', `session ${paused.sessionId} is busy: this run lost its hold on it and cannot wait for approvals`);
+    return paused;
+  }
+
+  function resumedTurn(paused: PausedTurn, held: SessionLease): Turn {
+    const { sessionId: id, owner, user, changes } = paused;
+    return {
+      sessionId: id,
+      context: [],
+      continueOnDisconnect: true,
+      async commit(result: TurnResult) {
+        const outcome = await store.append(id, owner, [user, ...result.messages], changes);
+        if (outcome.status === 'missing') throw notFound(`Session ${id} was deleted during the run; the turn was not saved`);
+        if (outcome.status === 'lease_lost') {
+          throw new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy: this run lost its hold on it and the turn was not saved`);
+        }
+        held.committed();
+      },
+      release: () => held.release(),
+      async pause(untilMs) {
+        held.parked();
+        return park(paused, untilMs);
+      },
+    };
+  }
+
   function newSession(request: SessionTurnRequest, user: ChatMessage): Turn {
     const id = newSessionId();
     return {
@@ -66,6 +99,15 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         void cache?.put(id, session.nextSeq, maxMessages, stored.slice(-maxMessages));
       },
       async release() {},
+      async pause(untilMs) {
+        // The session is written now, empty, so its id is real and busy while the run waits; the
+        // user message and the answer are appended together when the run completes.
+        const ownerId = request.principal.via === 'open' ? null : request.principal.userId;
+        await store.create({ id, ownerId, ...changesOf(request) }, []);
+        const lease = await store.acquire(id, request.runId, leaseMs);
+        if (lease.status !== 'held') throw sessionBusy(id, lease.status === 'busy' ? lease.holder : null);
+        return park({ sessionId: id, owner: request.runId, sessionOwnerId: ownerId, user, changes: changesOf(request) }, untilMs);
+      },
     };
   }
 
@@ -116,10 +158,20 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         void cache?.put(id, outcome.session.nextSeq, maxMessages, [...history, ...added].slice(-maxMessages));
       },
       release: () => held.release(),
+      async pause(untilMs) {
+        held.parked();
+        return park({ sessionId: id, owner, sessionOwnerId: session.ownerId, user, changes: changesOf(request) }, untilMs);
+      },
     };
   }
 
   return {
+    async resume(paused) {
+      if (!(await store.renew(paused.sessionId, paused.owner, leaseMs))) {
+        throw new ChassisError(409, 'SESSION_BUSY', `session ${paused.sessionId} is busy: the waiting run lost its hold on it`);
+      }
+      return resumedTurn(paused, new SessionLease(store, paused.sessionId, paused.owner, leaseMs, log, () => options.queue.released(paused.sessionId)));
+    },
     async begin(request) {
       const user: ChatMessage = { role: 'user', content: request.message };
       return request.sessionId === undefined ? newSession(request, user) : continuedSession(request, request.sessionId, user);
