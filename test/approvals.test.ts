@@ -179,6 +179,48 @@ describe('tool approvals', () => {
     expect(tool.calls).toEqual([]);
   });
 
+  it("the session's owner may decide a run another user started in it; a third user may not", async () => {
+    fake.script({ kind: 'text', content: 'first' });
+    const made = (await (await complete({ message: 'hello' })).json()) as any;
+    const shared = await fetch(`${app.url}/api/v1/agent/session/${made.session_id}/access`, {
+      method: 'PATCH',
+      headers: { ...alice, 'content-type': 'application/json' },
+      body: JSON.stringify({ add_to_whitelist: ['bob'] }),
+    });
+    expect(shared.status).toBe(200);
+    fake.script({ kind: 'tool_calls', calls: [{ id: 'call_1', name: 'delete_file', arguments: '{"path":"/shared"}' }] });
+    const byBob = (await (await complete({ session_id: made.session_id, message: 'delete it' }, bob)).json()) as any;
+    expect(byBob.stop_reason).toBe('approval_required');
+    const id = byBob.pending_approvals[0].approval_id;
+    const carol = { 'X-API-Key': 'k', 'X-User-ID': 'carol' };
+    expect((await decide(app.url, byBob.run_id, id, { decision: 'approve' }, carol)).status).toBe(403);
+    fake.script({ kind: 'text', content: 'done' });
+    expect((await decide(app.url, byBob.run_id, id, { decision: 'approve' }, alice)).status).toBe(200);
+    await waitForRun(app.url, byBob.run_id, finished, bob);
+    expect(tool.calls).toEqual([{ path: '/shared' }]);
+  });
+
+  it('the OpenAPI document lists the approval routes with operationIds, security and a response schema for every status', async () => {
+    const document = await (await fetch(`${app.url}/api/v1/openapi.json`)).json();
+    const list = document.paths['/api/v1/agent/runs/{run_id}/approvals'].get;
+    const decideOp = document.paths['/api/v1/agent/runs/{run_id}/approvals/{approval_id}'].post;
+    expect(list.operationId).toBe('listRunApprovals');
+    expect(decideOp.operationId).toBe('decideRunApproval');
+    for (const operation of [list, decideOp]) {
+      expect(operation.security).toBeDefined();
+      for (const [status, response] of Object.entries<any>(operation.responses)) {
+        expect(response.description, status).toBeTruthy();
+        expect(response.content?.['application/json']?.schema, status).toBeDefined();
+      }
+    }
+    expect(Object.keys(decideOp.responses)).toEqual(expect.arrayContaining(['200', '403', '404', '409']));
+    expect(decideOp.requestBody.content['application/json'].schema.properties.decision.anyOf ?? decideOp.requestBody.content['application/json'].schema.properties.decision.enum).toBeDefined();
+    const runStatus = document.paths['/api/v1/agent/runs/{run_id}'].get.responses['200'].content['application/json'].schema;
+    expect(runStatus.properties.pending_approvals).toBeDefined();
+    const completion = document.paths['/api/v1/agent/completion'].post.responses['200'].content['application/json'].schema;
+    expect(completion.properties.pending_approvals).toBeDefined();
+  });
+
   it('the session stays busy while the run waits (409 naming the run), and takes the next turn after it completes', async () => {
     const answer = await pausedRun();
     const busy = await complete({ session_id: answer.session_id, message: 'next' });
