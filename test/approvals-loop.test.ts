@@ -6,12 +6,13 @@ import { recordingTool } from './support/approvals.js';
 
 // The loop's side of approvals, for what only an agent definition sets (`approvalRequired`, filled
 // from an agent file's `approval` on another branch): which calls wait, and going on from a checkpoint.
-function scriptedModel(answers: AssistantMessage[]): ModelClient & { requests: ModelRequest[] } {
-  const requests: ModelRequest[] = [];
+function scriptedModel(answers: AssistantMessage[]): ModelClient & { requests: Array<Omit<ModelRequest, 'signal'>> } {
+  const requests: Array<Omit<ModelRequest, 'signal'>> = [];
   return {
     requests,
     async *call(request) {
-      requests.push(structuredClone({ ...request, signal: undefined }));
+      const { signal: _signal, ...rest } = request;
+      requests.push(structuredClone(rest));
       yield { type: 'end', message: answers.shift()!, finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
     },
     async close() {},

@@ -101,10 +101,11 @@ const pendingView = (approval: ApprovalRecord): PendingApproval => ({
 export class ApprovalService {
   readonly instanceId = `inst_${randomBytes(9).toString('base64url')}`;
   private readonly hosted = new Map<string, Hosted>();
-  private readonly ticker: NodeJS.Timeout | null;
+  private readonly ticker: NodeJS.Timeout;
   private readonly subscriber: Redis | null = null;
   private readonly wakeChannel: string;
   private closed = false;
+  private lastSweep = 0;
 
   constructor(private readonly options: ApprovalServiceOptions) {
     const { redis, durable } = options;
@@ -117,8 +118,9 @@ export class ApprovalService {
         if (this.hosted.has(runId)) this.refresh(runId);
       });
     }
-    this.ticker = durable ? setInterval(() => void this.tick(), TICK_MS) : null;
-    this.ticker?.unref();
+    // With a database: hosting, adoption, decisions from instances without Redis. In memory: sweeping only.
+    this.ticker = setInterval(() => void this.tick(), durable ? TICK_MS : 60_000);
+    this.ticker.unref();
   }
 
   /** At start: take up the runs left waiting by a previous process (or a crashed instance). */
@@ -129,7 +131,7 @@ export class ApprovalService {
   /** Lets go of hosted runs, so another instance or the next start takes them up at once. */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.ticker !== null) clearInterval(this.ticker);
+    clearInterval(this.ticker);
     for (const hosted of this.hosted.values()) if (hosted.timer !== null) clearTimeout(hosted.timer);
     this.subscriber?.disconnect();
     if (this.options.durable) await this.options.store.releaseHost(this.instanceId).catch((error: unknown) => this.options.log.warn({ err: error }, 'could not let go of waiting runs'));
@@ -257,7 +259,9 @@ export class ApprovalService {
   /** Only the run's owner, or its session's owner, may decide; with auth off (open mode) anyone may. */
   private checkAccess(principal: Principal, run: PausedRunRecord): void {
     if (principal.via === 'open') return;
-    if (principal.userId !== null && (principal.userId === run.ownerId || principal.userId === run.sessionOwnerId)) return;
+    // The run's owner exactly as GET /runs checks it (an API key without X-User-ID owns its anonymous runs).
+    if (principal.userId === run.ownerId) return;
+    if (principal.userId !== null && principal.userId === run.sessionOwnerId) return;
     throw forbidden('Only the owner of this run or of its session may see and decide its approvals');
   }
 
@@ -297,6 +301,7 @@ export class ApprovalService {
         .then(() => this.refresh(runId))
         .catch((error: unknown) => this.options.log.warn({ err: error, runId }, 'could not expire approvals; retrying at the next tick'));
     }, Math.max(0, expiresAt - Date.now()) + 5);
+    hosted.timer.unref();
   }
 
   /** Logs decisions not logged yet and resumes when none is pending. One at a time per run. */
@@ -437,12 +442,17 @@ export class ApprovalService {
     return hosted;
   }
 
-  /** Renews this instance's hosting, adopts runs whose host is gone, and catches up with decisions and timeouts. */
+  /** Renews this instance's hosting, adopts runs whose host is gone, and catches up with decisions made elsewhere and timeouts. */
   private async tick(): Promise<void> {
     if (this.closed) return;
     const { store, log: logger } = this.options;
     const now = Date.now();
     try {
+      if (!this.options.durable) {
+        // Memory: only forget finished runs' approvals.
+        await store.sweep(now - KEEP_DONE_MS);
+        return;
+      }
       if (this.hosted.size > 0) await store.renewHost(this.instanceId, now + HOST_LEASE_MS);
       for (const runId of await store.orphans(now, 100)) {
         if (!(await store.adopt(runId, this.instanceId, now + HOST_LEASE_MS, now))) continue;
@@ -453,12 +463,11 @@ export class ApprovalService {
         const pending = (await store.list(runId)).filter((approval) => approval.status === 'pending');
         if (pending.length > 0) this.arm(runId, hosted, Math.min(...pending.map((approval) => approval.expiresAt)));
       }
-      for (const [runId, hosted] of this.hosted) {
-        if (hosted.run !== null) continue;
-        await store.expire(runId, now);
-        this.refresh(runId);
+      if (this.hosted.size > 0) for (const runId of await store.ready(this.instanceId, now)) this.refresh(runId);
+      if (now - this.lastSweep > 3_600_000) {
+        this.lastSweep = now;
+        await store.sweep(now - KEEP_DONE_MS);
       }
-      if (Math.random() < 0.05) await store.sweep(now - KEEP_DONE_MS);
     } catch (error) {
       logger.warn({ err: error }, 'approvals upkeep failed');
     }

@@ -66,6 +66,11 @@ export interface ApprovalStore {
   adopt(runId: string, host: string, hostUntil: number, now: number): Promise<boolean>;
   /** Extends this host's lease on all its waiting runs. */
   renewHost(host: string, hostUntil: number): Promise<void>;
+  /**
+   * This host's waiting runs that can go on: first times out what expired (in case a timer's write
+   * failed), then returns the runs with no approval pending. Two queries however many runs wait.
+   */
+  ready(host: string, now: number): Promise<string[]>;
   /** Waiting runs nobody hosts (lease over), for adoption. */
   orphans(now: number, limit: number): Promise<string[]>;
   /** Lets go of this host's waiting runs at shutdown, so another instance (or the next start) adopts them at once. */
@@ -285,6 +290,23 @@ export class DatabaseApprovalStore implements ApprovalStore {
     });
   }
 
+  ready(host: string, now: number): Promise<string[]> {
+    return guard(async () => {
+      const mine = this.db.selectFrom('paused_runs').select('run_id').where('host', '=', host).where('status', '=', 'waiting');
+      await this.db
+        .updateTable('run_approvals')
+        .set({ status: 'denied', reason: 'timed out', decided_at: now })
+        .where('status', '=', 'pending')
+        .where('expires_at', '<=', now)
+        .where('run_id', 'in', mine)
+        .execute();
+      const rows = await mine
+        .where((eb) => eb.not(eb.exists(eb.selectFrom('run_approvals').select('approval_id').whereRef('run_approvals.run_id', '=', 'paused_runs.run_id').where('run_approvals.status', '=', 'pending'))))
+        .execute();
+      return rows.map((row) => row.run_id);
+    });
+  }
+
   orphans(now: number, limit: number): Promise<string[]> {
     return guard(async () => {
       const rows = await this.db.selectFrom('paused_runs').select('run_id').where('status', '=', 'waiting').where('host_until', '<', now).limit(limit).execute();
@@ -380,6 +402,11 @@ export class MemoryApprovalStore implements ApprovalStore {
 
   async adopt(): Promise<boolean> {
     return false;
+  }
+
+  async ready(): Promise<string[]> {
+    // One instance: its timers and decisions wake its runs directly.
+    return [];
   }
 
   async renewHost(): Promise<void> {}
