@@ -304,4 +304,22 @@ describe('tool approvals without persistence (memory)', () => {
     const listed = await getJson(`${app.url}/api/v1/agent/runs/${second.run_id}/approvals`);
     expect(listed.body.approvals[0]).toMatchObject({ status: 'denied', reason: 'timed out' });
   });
+
+  it('a stream following a waiting run does not hold up shutdown: it ends without a terminal event', async () => {
+    const own = await startApp({ OPENAI_BASE_URL: fake.url, UPSTREAM_MAX_RETRIES: '0' }, { tools: [recordingTool('delete_file')] });
+    fake.script({ kind: 'tool_calls', calls: [{ id: 'c3', name: 'delete_file', arguments: '{"path":"/q"}' }] });
+    const response = await post(`${own.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'hi' }], stream: true });
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes('approval_required')) text += decoder.decode((await reader.read()).value, { stream: true });
+    await own.app.chassis.shutdown(1);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+    expect(text).not.toContain('"type":"done"');
+    expect(text).not.toContain('"type":"error"');
+  });
 });

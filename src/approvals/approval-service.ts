@@ -132,7 +132,11 @@ export class ApprovalService {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.ticker);
-    for (const hosted of this.hosted.values()) if (hosted.timer !== null) clearTimeout(hosted.timer);
+    for (const hosted of this.hosted.values()) {
+      if (hosted.timer !== null) clearTimeout(hosted.timer);
+      // Its followers reconnect (Last-Event-ID) to whichever instance takes the run up; they must not hold the close.
+      if (hosted.run === null) hosted.log.detach();
+    }
     this.subscriber?.disconnect();
     if (this.options.durable) await this.options.store.releaseHost(this.instanceId).catch((error: unknown) => this.options.log.warn({ err: error }, 'could not let go of waiting runs'));
   }
