@@ -87,6 +87,37 @@ describe('a run waiting for approval survives a restart', () => {
     }
   }, 60_000);
 
+  it('after a crash (SIGKILL) while waiting: the next start takes the run up once the dead host\'s lease (30 s) runs out; a decision made before that is kept', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'approvals-crash-'));
+    const recordFile = join(base, 'calls.log');
+    writeFileSync(recordFile, '');
+    const env = {
+      OPENAI_BASE_URL: fake.url,
+      UPSTREAM_MAX_RETRIES: '0',
+      ENABLE_PERSISTENCE: 'true',
+      DATABASE_URL: `sqlite:${join(base, 'chassis.db')}`,
+      ENABLE_RATE_LIMITING: 'false',
+      LOG_LEVEL: 'warn',
+      RECORD_FILE: recordFile,
+    };
+    try {
+      server = await spawnServer(env, undefined, [], APPROVAL_SERVER).ready;
+      fake.script({ kind: 'tool_calls', calls: [{ id: 'call_k', name: 'delete_file', arguments: '{"path":"/k"}' }] });
+      const answer = (await (await post(`${server.url}/api/v1/agent/completion`, { message: 'remove /k' })).json()) as any;
+      await server.kill();
+      server = await spawnServer(env, undefined, [], APPROVAL_SERVER).ready;
+      fake.script({ kind: 'text', content: 'Removed after the crash.' });
+      expect((await decide(server.url, answer.run_id, answer.pending_approvals[0].approval_id, { decision: 'approve' })).status).toBe(200);
+      const done = await waitForRun(server.url, answer.run_id, (body) => body.status === 'completed', {}, 90_000);
+      expect(done.status).toBe('completed');
+      expect(readFileSync(recordFile, 'utf8').trim().split('\n')).toEqual(['{"path":"/k"}']);
+      expect(await server.stop()).toBe(0);
+      server = undefined;
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  }, 150_000);
+
   it.skipIf(!stores.pg)('on PostgreSQL: the same', async () => {
     const schema = await createPgSchema();
     dropSchema = schema.drop;
