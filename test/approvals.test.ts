@@ -322,4 +322,24 @@ describe('tool approvals without persistence (memory)', () => {
     expect(text).not.toContain('"type":"done"');
     expect(text).not.toContain('"type":"error"');
   });
+
+  it('a waiting run holds no run slot (MAX_CONCURRENT_RUNS=1 still serves another run), and a decision while the slot is taken resumes once it frees', async () => {
+    const own = await startApp({ OPENAI_BASE_URL: fake.url, UPSTREAM_MAX_RETRIES: '0', MAX_CONCURRENT_RUNS: '1' }, { tools: [recordingTool('delete_file')] });
+    try {
+      fake.script({ kind: 'tool_calls', calls: [{ id: 'c4', name: 'delete_file', arguments: '{"path":"/slot"}' }] });
+      const waiting = (await (await post(`${own.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'a' }] })).json()) as any;
+      expect(waiting.stop_reason).toBe('approval_required');
+      fake.script({ kind: 'text', content: 'slow answer here', chunkSize: 2, delayMs: 60 }, { kind: 'text', content: 'resumed' });
+      const other = await post(`${own.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'b' }], stream: true });
+      expect(other.status).toBe(200);
+      const reader = other.body!.getReader();
+      await reader.read();
+      // The slot is taken by the other run now: the decision is recorded, the resume waits for the slot.
+      expect((await decide(own.url, waiting.run_id, waiting.pending_approvals[0].approval_id, { decision: 'approve' })).status).toBe(200);
+      while (!(await reader.read()).done);
+      expect(await waitForRun(own.url, waiting.run_id, finished)).toMatchObject({ status: 'completed' });
+    } finally {
+      await own.close();
+    }
+  });
 });

@@ -13,6 +13,8 @@ import type { ApprovalRecord, ApprovalStore, PausedRunRecord } from './approval-
 const HOST_LEASE_MS = 30_000;
 /** How often an instance with a database renews its hosting, adopts orphans and looks for decisions made elsewhere. */
 const TICK_MS = 5_000;
+/** A run that could not resume (instance busy) tries again after this. */
+const RETRY_MS = 1_000;
 /** Finished approval records are kept this long (GET …/approvals after the run), then swept. */
 const KEEP_DONE_MS = 86_400_000;
 
@@ -347,23 +349,27 @@ export class ApprovalService {
     const { store, runs, registry, sessions, agent, log: logger } = this.options;
     if (this.closed) return;
     if (!(await store.claimResume(runId, this.instanceId, Date.now()))) return;
-    const record = (await store.getRun(runId))!;
-    const state = JSON.parse(record.state) as ParkedState;
-    const hosted = this.hosted.get(runId) ?? this.adoptLog(record, state);
-    await this.logDecisions(runId, hosted);
     let run: Run;
+    let hosted: Hosted;
+    let state: ParkedState;
+    let approvals: ApprovalRecord[];
     try {
+      const record = (await store.getRun(runId))!;
+      state = JSON.parse(record.state) as ParkedState;
+      hosted = this.hosted.get(runId) ?? this.adoptLog(record, state);
+      await this.logDecisions(runId, hosted);
+      approvals = await store.list(runId);
       run = runs.start(runId);
     } catch (error) {
-      // Busy or shutting down: the run stays waiting (and ours); the next tick tries again.
-      await store.unclaim(runId, this.instanceId, Date.now() + HOST_LEASE_MS);
+      // Busy, shutting down or the store blinked: the run stays waiting (and ours); the next tick tries again.
+      await store.unclaim(runId, this.instanceId, Date.now() + HOST_LEASE_MS).catch(() => undefined);
       logger.warn({ err: error, runId }, 'could not resume a run yet');
+      if (!this.closed) setTimeout(() => this.refresh(runId), RETRY_MS).unref();
       return;
     }
     hosted.run = run;
     if (hosted.timer !== null) clearTimeout(hosted.timer);
     hosted.timer = null;
-    const approvals = await store.list(runId).catch(() => [] as ApprovalRecord[]);
     const decisions = new Map<string, Decision>();
     for (const approval of approvals) {
       if (approval.step === state.checkpoint.step) decisions.set(approval.toolCallId, { approved: approval.status === 'approved', reason: approval.reason });
