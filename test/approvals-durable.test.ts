@@ -267,7 +267,7 @@ describe.skipIf(!stores.pg)('the store is the single arbiter (PostgreSQL, two co
     // One run per approval, so the timeout of one cannot touch another.
     const cases = Array.from({ length: 40 }, (_, index) => ({ runId: `run_race_${index}`, approvalId: `apr_${index}` }));
     for (const { runId, approvalId } of cases) {
-      const approval: ApprovalRecord = { approvalId, runId, step: 1, toolCallId: 'call', name: 'delete_file', arguments: '{}', status: 'pending', reason: null, createdAt: 0, expiresAt, decidedAt: null };
+      const approval: ApprovalRecord = { approvalId, runId, step: 1, position: 0, toolCallId: 'call', name: 'delete_file', arguments: '{}', status: 'pending', reason: null, createdAt: 0, expiresAt, decidedAt: null };
       await first.park({ runId, ownerId: null, sessionId: null, sessionOwnerId: null, status: 'waiting', step: 1, state: '{}', events: '[]', host: 'x', hostUntil: 0, createdAt: 0, updatedAt: 0 }, [approval]);
     }
     await Promise.all(

@@ -116,6 +116,11 @@ describe('tool approvals', () => {
     fake.script({ kind: 'text', content: 'done' });
     expect((await decide(app.url, answer.run_id, second.approval_id, { decision: 'approve' }, alice)).status).toBe(200);
     // One of two decided: still waiting, nothing ran, the model was not called again.
+    const listed = await getJson(`${runUrl(answer.run_id)}/approvals`, alice);
+    expect(listed.body.approvals.map((approval: any) => [approval.tool_call_id, approval.status])).toEqual([
+      ['call_a', 'pending'],
+      ['call_b', 'approved'],
+    ]);
     const half = await getJson(runUrl(answer.run_id), alice);
     expect(half.body.status).toBe('waiting_approval');
     expect(half.body.pending_approvals.map((pending: any) => pending.approval_id)).toEqual([first.approval_id]);
@@ -131,6 +136,30 @@ describe('tool approvals', () => {
       expect.objectContaining({ tool_call_id: 'call_a', content: 'Denied by the user: no reason given' }),
       expect.objectContaining({ tool_call_id: 'call_free', content: 'ran read_file on /r' }),
       expect.objectContaining({ tool_call_id: 'call_b', content: 'ran send_mail on /b' }),
+    ]);
+  });
+
+  it('a run that pauses again in a later step: each step waits for its own approvals, the old ids cannot decide the new step', async () => {
+    const answer = await pausedRun();
+    const firstId = answer.pending_approvals[0].approval_id;
+    fake.script({ kind: 'tool_calls', calls: [{ id: 'call_2', name: 'send_mail', arguments: '{"path":"/mail"}' }] }, { kind: 'text', content: 'both done' });
+    await decide(app.url, answer.run_id, firstId, { decision: 'approve' }, alice);
+    const second = await waitForRun(app.url, answer.run_id, (body) => body.status === 'waiting_approval' && body.pending_approvals[0]?.tool_call_id === 'call_2', alice);
+    const secondId = second.pending_approvals[0].approval_id;
+    expect(secondId).not.toBe(firstId);
+    expect((await decide(app.url, answer.run_id, firstId, { decision: 'deny' }, alice)).status).toBe(409);
+    expect(other.calls).toEqual([]);
+    await decide(app.url, answer.run_id, secondId, { decision: 'approve' }, alice);
+    expect(await waitForRun(app.url, answer.run_id, finished, alice)).toMatchObject({ status: 'completed' });
+    expect(tool.calls).toEqual([{ path: '/tmp/a' }]);
+    expect(other.calls).toEqual([{ path: '/mail' }]);
+    const history = await getJson(`${app.url}/api/v1/agent/session/${answer.session_id}/messages`, alice);
+    const messages = history.body.messages.map((entry: any) => entry.message ?? entry);
+    expect(messages.map((message: any) => message.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'tool', 'assistant']);
+    const listed = await getJson(`${app.url}/api/v1/agent/runs/${answer.run_id}/approvals`, alice);
+    expect(listed.body.approvals.map((approval: any) => [approval.tool_call_id, approval.status])).toEqual([
+      ['call_1', 'approved'],
+      ['call_2', 'approved'],
     ]);
   });
 

@@ -153,10 +153,11 @@ export class ApprovalService {
       const runId = log.info.runId;
       const now = Date.now();
       const expiresAt = now + timeoutSeconds * 1000;
-      const approvals: ApprovalRecord[] = checkpoint.pending.map((call) => ({
+      const approvals: ApprovalRecord[] = checkpoint.pending.map((call, position) => ({
         approvalId: newApprovalId(),
         runId,
         step: checkpoint.step,
+        position,
         toolCallId: call.id,
         name: call.function.name,
         arguments: call.function.arguments,

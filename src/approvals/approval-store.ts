@@ -9,6 +9,8 @@ export interface ApprovalRecord {
   approvalId: string;
   runId: string;
   step: number;
+  /** Its call's place among the step's waiting calls: lists keep the model's order. */
+  position: number;
   toolCallId: string;
   name: string;
   arguments: string;
@@ -98,6 +100,7 @@ interface RunApprovalsTable {
   approval_id: string;
   run_id: string;
   step: number;
+  position: number;
   tool_call_id: string;
   name: string;
   arguments: string;
@@ -139,6 +142,7 @@ export const approvalMigrations: Record<string, Migration> = {
         .addColumn('approval_id', 'text', (column) => column.primaryKey())
         .addColumn('run_id', 'text', (column) => column.notNull())
         .addColumn('step', 'integer', (column) => column.notNull())
+        .addColumn('position', 'integer', (column) => column.notNull())
         .addColumn('tool_call_id', 'text', (column) => column.notNull())
         .addColumn('name', 'text', (column) => column.notNull())
         .addColumn('arguments', 'text', (column) => column.notNull())
@@ -194,7 +198,7 @@ export class DatabaseApprovalStore implements ApprovalStore {
 
   list(runId: string): Promise<ApprovalRecord[]> {
     return guard(async () => {
-      const rows = await this.db.selectFrom('run_approvals').selectAll().where('run_id', '=', runId).orderBy('created_at').orderBy('approval_id').execute();
+      const rows = await this.db.selectFrom('run_approvals').selectAll().where('run_id', '=', runId).orderBy('step').orderBy('position').execute();
       return rows.map(toApproval);
     });
   }
@@ -349,7 +353,10 @@ export class MemoryApprovalStore implements ApprovalStore {
   }
 
   async list(runId: string): Promise<ApprovalRecord[]> {
-    return [...this.approvals.values()].filter((approval) => approval.runId === runId).map((approval) => ({ ...approval }));
+    return [...this.approvals.values()]
+      .filter((approval) => approval.runId === runId)
+      .sort((a, b) => a.step - b.step || a.position - b.position)
+      .map((approval) => ({ ...approval }));
   }
 
   async decide(runId: string, approvalId: string, approved: boolean, reason: string | null, now: number): Promise<DecideOutcome> {
@@ -465,6 +472,7 @@ function approvalRow(approval: ApprovalRecord): RunApprovalsTable {
     approval_id: approval.approvalId,
     run_id: approval.runId,
     step: approval.step,
+    position: approval.position,
     tool_call_id: approval.toolCallId,
     name: approval.name,
     arguments: approval.arguments,
@@ -481,6 +489,7 @@ function toApproval(row: RunApprovalsTable): ApprovalRecord {
     approvalId: row.approval_id,
     runId: row.run_id,
     step: Number(row.step),
+    position: Number(row.position),
     toolCallId: row.tool_call_id,
     name: row.name,
     arguments: row.arguments,
