@@ -139,12 +139,13 @@ describe('tool approvals', () => {
     ]);
   });
 
-  it('a run that pauses again in a later step: each step waits for its own approvals, the old ids cannot decide the new step', async () => {
+  it('a run that pauses again in a later step, with the same tool_call_id: the earlier approval never applies to the new call, the old id cannot decide it', async () => {
     const answer = await pausedRun();
     const firstId = answer.pending_approvals[0].approval_id;
-    fake.script({ kind: 'tool_calls', calls: [{ id: 'call_2', name: 'send_mail', arguments: '{"path":"/mail"}' }] }, { kind: 'text', content: 'both done' });
+    // Some providers number calls per answer: the next step's call has the same id as the approved one.
+    fake.script({ kind: 'tool_calls', calls: [{ id: 'call_1', name: 'send_mail', arguments: '{"path":"/mail"}' }] }, { kind: 'text', content: 'both done' });
     await decide(app.url, answer.run_id, firstId, { decision: 'approve' }, alice);
-    const second = await waitForRun(app.url, answer.run_id, (body) => body.status === 'waiting_approval' && body.pending_approvals[0]?.tool_call_id === 'call_2', alice);
+    const second = await waitForRun(app.url, answer.run_id, (body) => body.status === 'waiting_approval' && body.pending_approvals[0]?.name === 'send_mail', alice);
     const secondId = second.pending_approvals[0].approval_id;
     expect(secondId).not.toBe(firstId);
     expect((await decide(app.url, answer.run_id, firstId, { decision: 'deny' }, alice)).status).toBe(409);
@@ -157,9 +158,9 @@ describe('tool approvals', () => {
     const messages = history.body.messages.map((entry: any) => entry.message ?? entry);
     expect(messages.map((message: any) => message.role)).toEqual(['user', 'assistant', 'tool', 'assistant', 'tool', 'assistant']);
     const listed = await getJson(`${app.url}/api/v1/agent/runs/${answer.run_id}/approvals`, alice);
-    expect(listed.body.approvals.map((approval: any) => [approval.tool_call_id, approval.status])).toEqual([
-      ['call_1', 'approved'],
-      ['call_2', 'approved'],
+    expect(listed.body.approvals.map((approval: any) => [approval.tool_call_id, approval.name, approval.status])).toEqual([
+      ['call_1', 'delete_file', 'approved'],
+      ['call_1', 'send_mail', 'approved'],
     ]);
   });
 
