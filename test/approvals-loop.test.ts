@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runAgent, type AgentEvent, type AgentRunInput, type Checkpoint } from '../src/agent/index.js';
 import type { AssistantMessage, ModelClient, ModelRequest } from '../src/model/types.js';
 import { builtinTools, ToolRegistry } from '../src/tools/index.js';
+import { loadConfig } from '../src/config.js';
 import { recordingTool } from './support/approvals.js';
 
 // The loop's side of approvals, for what only an agent definition sets (`approvalRequired`, filled
@@ -91,5 +92,14 @@ describe('the loop and approvals', () => {
     const done = events.at(-1) as Extract<AgentEvent, { type: 'done' }>;
     expect(done.usage.total_tokens).toBe(4);
     expect(done.messages.map((message) => message.role)).toEqual(['assistant', 'tool', 'tool', 'assistant']);
+  });
+});
+
+describe('APPROVAL_TIMEOUT_SECONDS', () => {
+  it('defaults to 3600, accepts 1 and 604800, refuses 0.5, 604801 and text naming the variable', () => {
+    expect(loadConfig({}).approvalTimeoutSeconds).toBe(3600);
+    expect(loadConfig({ APPROVAL_TIMEOUT_SECONDS: '1' }).approvalTimeoutSeconds).toBe(1);
+    expect(loadConfig({ APPROVAL_TIMEOUT_SECONDS: '604800' }).approvalTimeoutSeconds).toBe(604800);
+    for (const bad of ['0.5', '604801', 'soon']) expect(() => loadConfig({ APPROVAL_TIMEOUT_SECONDS: bad })).toThrow(/APPROVAL_TIMEOUT_SECONDS/);
   });
 });
