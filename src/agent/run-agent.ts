@@ -1,3 +1,4 @@
+import { ChassisError } from '../errors.js';
 import type { AssistantMessage, ChatMessage, ModelClient, Usage } from '../model/types.js';
 import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
 import { addUsage, emptyUsage, type AgentEvent, type StopReason } from './events.js';
@@ -13,7 +14,18 @@ export interface AgentRunInput {
   /** Ask the provider for token deltas (SSE clients) or for whole answers (JSON clients). */
   stream: boolean;
   signal: AbortSignal;
+  /**
+   * Structured output: the final answer (one without tool calls) must pass this check. A failing
+   * answer gets one repair attempt (the model is told what was wrong), then the run fails with
+   * 502 RESPONSE_FORMAT_INVALID. While set, only the checked final answer is sent as content.
+   */
+  responseFormat?: ResponseFormatCheck;
+  /** Tool names whose calls wait for a human decision, or every tool (filled from an agent's `approval`). */
+  approvalRequired?: readonly string[] | 'all';
 }
+
+/** `text` is the answer as it should be returned (e.g. without a code fence around the JSON). */
+export type ResponseFormatCheck = (answer: string) => { ok: true; text: string } | { ok: false; problem: string };
 
 /** Messages the run has completed so far: what a cancelled run can still save. */
 export interface RunProgress {
@@ -49,6 +61,8 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
   const transcript: ChatMessage[] = [...input.context];
   const added = progress.messages;
   const usage = progress.usage;
+  const format = input.responseFormat;
+  let repairs = 1;
 
   for (let step = 1; ; step++) {
     input.signal.throwIfAborted();
@@ -63,7 +77,9 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
       stream: input.stream,
       signal: input.signal,
     })) {
-      if (delta.type === 'content') yield { type: 'content', content: delta.text };
+      if (delta.type === 'content') {
+        if (format === undefined) yield { type: 'content', content: delta.text };
+      }
       else if (delta.type === 'reasoning') yield { type: 'reasoning', content: delta.text };
       else {
         answer = delta.message;
@@ -75,6 +91,21 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
 
     const calls = answer.tool_calls ?? [];
     if (calls.length === 0) {
+      if (format !== undefined && finishReason !== 'content_filter') {
+        const checked = format(answer.content ?? '');
+        if (!checked.ok) {
+          if (repairs === 0) {
+            throw new ChassisError(502, 'RESPONSE_FORMAT_INVALID', `The model's answer did not match the agent's response_format after one repair attempt: ${checked.problem}`.slice(0, 2000));
+          }
+          repairs--;
+          // Only the model sees the failed attempt and the correction; the stored history keeps
+          // the valid answer alone.
+          transcript.push(answer, { role: 'user', content: repairRequest(checked.problem) });
+          continue;
+        }
+        answer = { ...answer, content: checked.text };
+        yield { type: 'content', content: checked.text };
+      }
       added.push(answer);
       yield { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added };
       return;
@@ -100,6 +131,10 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
       yield { type: 'tool_result', id: result.tool_call_id, name: result.name ?? '', result: result.content };
     }
   }
+}
+
+function repairRequest(problem: string): string {
+  return `Your answer does not match the required JSON Schema: ${problem.slice(0, 2000)}. Reply again with only the corrected JSON value and no other text.`;
 }
 
 function stopReasonOf(finishReason: string): StopReason {

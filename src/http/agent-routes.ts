@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { cancelledError, clientSideTurn, driveRun, newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
+import type { AgentCatalog, AgentDefinition } from '../agents/catalog.js';
+import { agentSystemPrompt, agentTools, checkAgentOverrides, findAgent, type ResponseFormats } from '../agents/resolve.js';
 import type { Config } from '../config.js';
 import { badRequest, ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient } from '../model/index.js';
@@ -23,6 +25,8 @@ export interface AgentRouteDeps {
   identity: IdentityResolver;
   /** Absent when ENABLE_PERSISTENCE=false: server-side mode then answers 400. */
   sessions?: SessionTurns;
+  agents: AgentCatalog;
+  responseFormats: ResponseFormats;
 }
 
 interface PreparedRun {
@@ -52,7 +56,11 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
       const principal = await deps.identity(request);
       const body = request.body;
       checkCompletionRequest(body, config);
-      const tools = deps.tools.select(body.allowed_tools);
+      // A named agent is checked before any work; a continued session's own agent after its lease is held.
+      const named = body.agent === undefined ? undefined : findAgent(deps.agents, body.agent);
+      if (named !== undefined) checkAgentOverrides(named, body);
+      const plain = named === undefined && body.session_id === undefined;
+      const early = plain ? deps.tools.select(body.allowed_tools) : undefined;
       const claim = idempotencyClaim(request, principal, body);
       const runId = newRunId();
       if (claim !== null) {
@@ -60,12 +68,15 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
         if (existing !== null) return replayIdempotent(reply, existing, claim.fingerprint, body.stream === true, deps.registry, config.sseHeartbeatSeconds);
       }
       let run: Run | undefined;
-      let turn: Turn;
+      let turn: Turn | undefined;
+      let tools: ToolSelection;
       try {
         run = deps.runs.start(runId);
-        turn = await beginTurn(body, principal, runId, deps);
+        turn = await beginTurn(body, principal, runId, deps, named);
+        tools = early ?? toolsOf(turn.agent, body, deps);
       } catch (error) {
         run?.end();
+        await turn?.release();
         // The run never started: a retry with the same key must be free to start it.
         if (claim !== null) await deps.idempotency.release(claim.scope, claim.key);
         throw error;
@@ -124,9 +135,18 @@ function checkCompletionRequest(body: CompletionRequest, config: Config): void {
   });
 }
 
-async function beginTurn(body: CompletionRequest, principal: Principal, runId: string, deps: AgentRouteDeps): Promise<Turn> {
+/** The agent's tools narrowed by the request; without an agent, the request's choice as before. */
+function toolsOf(agent: AgentDefinition | undefined, body: CompletionRequest, deps: AgentRouteDeps): ToolSelection {
+  if (agent === undefined) return deps.tools.select(body.allowed_tools);
+  // A continued session's agent: the same override rules as when the request names it.
+  checkAgentOverrides(agent, body);
+  return agentTools(agent, deps.tools, body.allowed_tools);
+}
+
+async function beginTurn(body: CompletionRequest, principal: Principal, runId: string, deps: AgentRouteDeps, agent: AgentDefinition | undefined): Promise<Turn> {
   if (body.messages !== undefined) {
     const context = body.messages as ChatMessage[];
+    if (agent !== undefined) return clientSideTurn([{ role: 'system', content: agentSystemPrompt(agent) }, ...context], agent);
     return clientSideTurn(body.system_prompt === undefined ? context : [{ role: 'system', content: body.system_prompt }, ...context]);
   }
   if (deps.sessions === undefined) {
@@ -141,19 +161,38 @@ async function beginTurn(body: CompletionRequest, principal: Principal, runId: s
     systemPrompt: body.system_prompt,
     model: body.model,
     metadata: body.metadata,
+    agent: body.agent,
+    findAgent: (name) => findAgent(deps.agents, name),
+    agentPrompt: agentSystemPrompt,
   });
 }
 
+/** The one place a request (and its agent, resolved once here) becomes what the loop takes. */
 function runInput(prepared: PreparedRun, deps: AgentRouteDeps): AgentRunInput {
   const { body, turn, run, tools } = prepared;
+  const agent = turn.agent;
+  if (agent === undefined) {
+    return {
+      context: turn.context,
+      model: body.model ?? turn.model ?? deps.config.openaiModel,
+      temperature: body.temperature,
+      maxTokens: body.max_tokens,
+      tools,
+      stream: body.stream === true,
+      signal: run.signal,
+    };
+  }
+  const responseFormat = deps.responseFormats.checkFor(agent);
   return {
     context: turn.context,
-    model: body.model ?? turn.model ?? deps.config.openaiModel,
-    temperature: body.temperature,
-    maxTokens: body.max_tokens,
+    model: agent.model ?? deps.config.openaiModel,
+    temperature: body.temperature ?? agent.temperature,
+    maxTokens: body.max_tokens ?? agent.maxTokens,
     tools,
     stream: body.stream === true,
     signal: run.signal,
+    ...(responseFormat === undefined ? {} : { responseFormat }),
+    ...(agent.approval === 'all' || agent.approval.length > 0 ? { approvalRequired: agent.approval } : {}),
   };
 }
 
@@ -175,7 +214,7 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
     turn,
     log,
     input: runInput(prepared, deps),
-    deps: { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
+    deps: { model: deps.model, tools: deps.tools, maxSteps: turn.agent?.maxSteps ?? deps.config.maxAgentSteps },
     warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
   }).then(async (result) => {
     // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
