@@ -397,6 +397,22 @@ describe('a session remembers its agent', () => {
     writeFileSync(join(dir, 'calc.yaml'), CALCULATOR);
   });
 
+  it("continuing an agent's session cannot widen its tools, and the refused turn leaves the session free", async () => {
+    fake.script({ kind: 'text', content: '{"total": 0}' });
+    const first = await completion({ agent: 'report', message: 'start' });
+    expect(first.status).toBe(200);
+    const sessionId = (await first.json()).session_id as string;
+    fake.reset();
+    const widened = await completion({ session_id: sessionId, message: 'more tools', allowed_tools: ['get_server_time'] });
+    expect(widened.status).toBe(400);
+    expect(await widened.json()).toMatchObject({ code: 'AGENT_OVERRIDE_NOT_ALLOWED' });
+    expect(fake.requests).toHaveLength(0);
+    fake.script({ kind: 'text', content: '{"total": 1}' });
+    const next = await completion({ session_id: sessionId, message: 'fine', allowed_tools: ['calculate'] });
+    expect(next.status).toBe(200);
+    expect(fake.requests[0]!.body.tools.map((tool: any) => tool.function.name)).toEqual(['calculate']);
+  });
+
   it('a session made without an agent refuses one later (409 AGENT_MISMATCH)', async () => {
     const first = await completion({ message: 'plain' });
     const sessionId = (await first.json()).session_id as string;

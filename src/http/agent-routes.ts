@@ -59,8 +59,9 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
       // A named agent is checked before any work; a continued session's own agent after its lease is held.
       const named = body.agent === undefined ? undefined : findAgent(deps.agents, body.agent);
       if (named !== undefined) checkAgentOverrides(named, body);
-      const plain = named === undefined && body.session_id === undefined;
-      const early = plain ? deps.tools.select(body.allowed_tools) : undefined;
+      // Without a named agent the request's tool choice is checked up front, as always; a continued
+      // session that turns out to have an agent narrows again below.
+      const early = named === undefined ? deps.tools.select(body.allowed_tools) : undefined;
       const claim = idempotencyClaim(request, principal, body);
       const runId = newRunId();
       if (claim !== null) {
@@ -73,7 +74,7 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
       try {
         run = deps.runs.start(runId);
         turn = await beginTurn(body, principal, runId, deps, named);
-        tools = early ?? toolsOf(turn.agent, body, deps);
+        tools = turn.agent === undefined && early !== undefined ? early : toolsOf(turn.agent, body, deps);
       } catch (error) {
         run?.end();
         await turn?.release();
