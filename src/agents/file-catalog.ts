@@ -89,6 +89,8 @@ export function loadAgentCatalog(options: AgentCatalogOptions): LoadedAgentCatal
         const other = names.get(loaded.definition.name);
         if (other !== undefined) throw new AgentDefinitionError('name', `"${loaded.definition.name}" is already defined in ${join(dir, other)}`);
       } catch (error) {
+        // Deleted between listing and reading: the next change event sees it gone.
+        if (!strict && (error as NodeJS.ErrnoException).code === 'ENOENT') continue;
         const where = `${join(dir, file)}: ${error instanceof Error ? error.message : String(error)}`;
         if (strict) throw new AgentsLoadError(where);
         const kept = previous !== undefined && names.get(previous.definition.name) === undefined ? previous : undefined;
