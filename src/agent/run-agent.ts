@@ -78,9 +78,9 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
       signal: input.signal,
     })) {
       if (delta.type === 'content') {
+        // With a response format the answer is sent only once it passed the check (below).
         if (format === undefined) yield { type: 'content', content: delta.text };
-      }
-      else if (delta.type === 'reasoning') yield { type: 'reasoning', content: delta.text };
+      } else if (delta.type === 'reasoning') yield { type: 'reasoning', content: delta.text };
       else {
         answer = delta.message;
         finishReason = delta.finishReason;
@@ -91,6 +91,7 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
 
     const calls = answer.tool_calls ?? [];
     if (calls.length === 0) {
+      // A filtered answer is reported as such (stop_reason content_filter), not repaired.
       if (format !== undefined && finishReason !== 'content_filter') {
         const checked = format(answer.content ?? '');
         if (!checked.ok) {
@@ -104,8 +105,8 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
           continue;
         }
         answer = { ...answer, content: checked.text };
-        yield { type: 'content', content: checked.text };
       }
+      if (format !== undefined && answer.content) yield { type: 'content', content: answer.content };
       added.push(answer);
       yield { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added };
       return;
