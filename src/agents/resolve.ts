@@ -1,6 +1,6 @@
 import type { ValidateFunction } from 'ajv';
 import { ChassisError } from '../errors.js';
-import type { ResponseFormatCheck } from '../agent/run-agent.js';
+import type { AgentRunInput, ResponseFormatCheck } from '../agent/run-agent.js';
 import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
 import type { AgentCatalog, AgentDefinition } from './catalog.js';
 import { newSchemaCompiler, serverOfWildcard } from './definition.js';
@@ -114,4 +114,25 @@ function withoutCodeFence(text: string): string {
   const trimmed = text.trim();
   const fenced = /^```(?:json)?\s*\n([\s\S]*?)\n?```$/.exec(trimmed);
   return fenced === null ? trimmed : fenced[1]!.trim();
+}
+
+/**
+ * The part of an AgentRunInput an agent decides, with what a request may still override
+ * (temperature, max_tokens). Every surface (native API, OpenAI-compatible API) builds its run input
+ * from this, so the override rules and the approval list cannot drift apart between them.
+ */
+export function agentRunSettings(
+  agent: AgentDefinition,
+  request: { temperature?: number; maxTokens?: number },
+  defaultModel: string,
+  formats: ResponseFormats,
+): Pick<AgentRunInput, 'model' | 'temperature' | 'maxTokens' | 'responseFormat' | 'approvalRequired'> {
+  const responseFormat = formats.checkFor(agent);
+  return {
+    model: agent.model ?? defaultModel,
+    temperature: request.temperature ?? agent.temperature,
+    maxTokens: request.maxTokens ?? agent.maxTokens,
+    ...(responseFormat === undefined ? {} : { responseFormat }),
+    ...(agent.approval === 'all' || agent.approval.length > 0 ? { approvalRequired: agent.approval } : {}),
+  };
 }

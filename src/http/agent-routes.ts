@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { cancelledError, clientSideTurn, driveRun, newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
 import type { AgentCatalog, AgentDefinition } from '../agents/catalog.js';
-import { agentSystemPrompt, agentTools, checkAgentOverrides, findAgent, type ResponseFormats } from '../agents/resolve.js';
+import { agentRunSettings, agentSystemPrompt, agentTools, checkAgentOverrides, findAgent, type ResponseFormats } from '../agents/resolve.js';
 import type { Config } from '../config.js';
 import { badRequest, ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient } from '../model/index.js';
@@ -183,17 +183,12 @@ function runInput(prepared: PreparedRun, deps: AgentRouteDeps): AgentRunInput {
       signal: run.signal,
     };
   }
-  const responseFormat = deps.responseFormats.checkFor(agent);
   return {
     context: turn.context,
-    model: agent.model ?? deps.config.openaiModel,
-    temperature: body.temperature ?? agent.temperature,
-    maxTokens: body.max_tokens ?? agent.maxTokens,
+    ...agentRunSettings(agent, { temperature: body.temperature, maxTokens: body.max_tokens }, deps.config.openaiModel, deps.responseFormats),
     tools,
     stream: body.stream === true,
     signal: run.signal,
-    ...(responseFormat === undefined ? {} : { responseFormat }),
-    ...(agent.approval === 'all' || agent.approval.length > 0 ? { approvalRequired: agent.approval } : {}),
   };
 }
 
