@@ -93,34 +93,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
-  // Stores: the database only when something durable is on; Redis only when configured. Each
-  // optional part is imported only when used, so its libraries cost no memory otherwise.
-  const healthChecks: HealthCheck[] = [];
-  let database: Database | undefined;
-  if (config.enablePersistence || config.enableUserAuth) {
-    const { migrate, openDatabase } = await import('./db/index.js');
-    database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
-    const opened = database;
-    app.addHook('onClose', () => opened.close());
-    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations });
-    healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
-  }
-  let redis: RedisConnection | undefined;
-  if (config.redisUrl !== undefined) {
-    const { connectRedis } = await import('./redis/index.js');
-    redis = connectRedis(config.redisUrl, config.redisKeyPrefix, app.log);
-    // Counters and locks fall back to this instance alone while Redis is not ready: give it a
-    // moment at start so a healthy Redis is in use from the first request.
-    await redis.whenReady(2_000);
-    const connected = redis;
-    app.addHook('onClose', () => connected.close());
-    healthChecks.push({ name: 'redis', required: false, check: () => connected.healthy() });
-  }
-
-  // Services
-  const limits = createRateLimiter(redis);
-  app.addHook('onClose', async () => limits.close());
-  const model = overrides.model ?? createOpenAIModelClient(config, VERSION);
+  // Tools and agents first: a bad TOOLS_DIR module, MCP config or agent file stops the start
+  // before any store or connection is opened, so a failed build leaves nothing behind.
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
   for (const tool of builtinTools) tools.register(tool);
   if (config.toolsDir !== undefined) {
@@ -152,6 +126,35 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Edits to agent files apply while running; the watcher goes when the server closes.
   app.addHook('onReady', async () => agents.watch());
   app.addHook('onClose', async () => agents.close());
+
+  // Stores: the database only when something durable is on; Redis only when configured. Each
+  // optional part is imported only when used, so its libraries cost no memory otherwise.
+  const healthChecks: HealthCheck[] = [];
+  let database: Database | undefined;
+  if (config.enablePersistence || config.enableUserAuth) {
+    const { migrate, openDatabase } = await import('./db/index.js');
+    database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
+    const opened = database;
+    app.addHook('onClose', () => opened.close());
+    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations });
+    healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
+  }
+  let redis: RedisConnection | undefined;
+  if (config.redisUrl !== undefined) {
+    const { connectRedis } = await import('./redis/index.js');
+    redis = connectRedis(config.redisUrl, config.redisKeyPrefix, app.log);
+    // Counters and locks fall back to this instance alone while Redis is not ready: give it a
+    // moment at start so a healthy Redis is in use from the first request.
+    await redis.whenReady(2_000);
+    const connected = redis;
+    app.addHook('onClose', () => connected.close());
+    healthChecks.push({ name: 'redis', required: false, check: () => connected.healthy() });
+  }
+
+  // Services
+  const limits = createRateLimiter(redis);
+  app.addHook('onClose', async () => limits.close());
+  const model = overrides.model ?? createOpenAIModelClient(config, VERSION);
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
   const registry = new RunRegistry({ ttlSeconds: config.runEventsTtlSeconds, maxKeptEvents: config.runEventsMaxKept }, redis, app.log);
   const idempotency =

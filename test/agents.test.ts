@@ -102,6 +102,12 @@ describe('agent files are validated at start, naming the file and the field', ()
     await t.close();
   });
 
+  it('an AGENTS_DIR that is a file stops the start', async () => {
+    const dir = agentsDir({ 'file.yaml': 'x' });
+    dirs.push(dir);
+    await expect(buildApp(loadConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: join(dir, 'file.yaml') }))).rejects.toThrow(/AGENTS_DIR .*file\.yaml is not a directory/);
+  });
+
   it('two files with one name stop the start naming both', async () => {
     const dir = agentsDir({ 'a.yaml': 'name: same\ninstructions: x\n', 'b.yaml': 'name: same\ninstructions: y\n' });
     dirs.push(dir);

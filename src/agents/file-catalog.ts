@@ -57,6 +57,7 @@ export function loadAgentCatalog(options: AgentCatalogOptions): LoadedAgentCatal
     codeAgents.set(agent.name, agent);
   }
 
+  if (existsSync(dir) && !isDirectory(dir)) throw new AgentsLoadError(`AGENTS_DIR ${dir} is not a directory`);
   let files = new Map<string, FileAgent>();
   let byName = new Map<string, AgentDefinition>();
   let listed: AgentDefinition[] = [];
