@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,7 +13,7 @@ let app: string;
 let fake: FakeUpstream;
 
 /**
- * The package as a user gets it: `npm pack` (which builds), the tarball unpacked into a project
+ * The package as a user gets it: built, `npm pack`ed, the tarball unpacked into a project
  * outside the repository, imported by its name. The project's other dependencies are links to
  * this checkout's node_modules, so no network is needed (npm install --offline would need every
  * dependency in the npm cache).
@@ -21,7 +21,13 @@ let fake: FakeUpstream;
 beforeAll(async () => {
   fake = await startFakeUpstream();
   work = mkdtempSync(join(tmpdir(), 'chassis-package-'));
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', work], { cwd: repo, maxBuffer: 16 * 1024 * 1024 });
+  // Packed from a copy with its own fresh build (what `npm pack`'s prepack does), so this checkout's
+  // dist/ is never rewritten under a test or benchmark that may be reading it.
+  const stage = join(work, 'stage');
+  mkdirSync(stage);
+  for (const entry of ['package.json', 'README.md', '.env.example', 'mcp_config.example.json', 'agents']) cpSync(join(repo, entry), join(stage, entry), { recursive: true });
+  await run(process.execPath, [join(repo, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repo, 'tsconfig.build.json'), '--outDir', join(stage, 'dist')], { cwd: repo });
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: stage, maxBuffer: 16 * 1024 * 1024 });
   const packed = JSON.parse(stdout.slice(stdout.indexOf('[')))[0];
   app = join(work, 'app');
   const modules = join(app, 'node_modules');
