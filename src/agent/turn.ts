@@ -57,10 +57,13 @@ export interface SessionTurnRequest {
    * agent's. Absent: a continued session runs its own agent, if it has one.
    */
   agent?: string;
-  /** Looks an agent up by name; throws 404 AGENT_NOT_FOUND (also when a session's agent was removed). */
-  findAgent(name: string): AgentDefinition;
-  /** The system prompt an agent's turn starts with. */
-  agentPrompt(agent: AgentDefinition): string;
+  /**
+   * Looks an agent up by name; throws 404 AGENT_NOT_FOUND. Optional so callers that never run
+   * agents need not pass it; without it a session that has an agent cannot be continued (404).
+   */
+  findAgent?(name: string): AgentDefinition;
+  /** The system prompt an agent's turn starts with (default: its instructions). */
+  agentPrompt?(agent: AgentDefinition): string;
 }
 
 /** Implemented by the sessions module: finds or creates the session, checks access, holds it for the run. */

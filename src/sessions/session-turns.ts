@@ -57,12 +57,16 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     }
     if (name === undefined || name === null) return undefined;
     try {
-      return request.findAgent(name);
+      const found = request.findAgent?.(name);
+      if (found === undefined) throw new ChassisError(404, 'AGENT_NOT_FOUND', `No agent named "${name}"`);
+      return found;
     } catch (error) {
       if (session === undefined) throw error;
       throw new ChassisError(404, 'AGENT_NOT_FOUND', `session ${session.id} belongs to agent "${name}", which no longer exists; its history stays readable`);
     }
   }
+
+  const promptOf = (request: SessionTurnRequest, agent: AgentDefinition) => request.agentPrompt?.(agent) ?? agent.instructions;
 
   function changesOf(request: SessionTurnRequest): SessionChanges {
     return { systemPrompt: request.systemPrompt, model: request.model, metadata: request.metadata };
@@ -78,7 +82,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     const agent = agentOf(request, undefined);
     return {
       sessionId: id,
-      context: contextOf(agent === undefined ? request.systemPrompt : request.agentPrompt(agent), [], user),
+      context: contextOf(agent === undefined ? request.systemPrompt : promptOf(request, agent), [], user),
       ...(agent === undefined ? {} : { agent }),
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
@@ -127,7 +131,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
 
     return {
       sessionId: id,
-      context: contextOf(agent === undefined ? (request.systemPrompt ?? session.systemPrompt) : request.agentPrompt(agent), history, user),
+      context: contextOf(agent === undefined ? (request.systemPrompt ?? session.systemPrompt) : promptOf(request, agent), history, user),
       model: session.model ?? undefined,
       ...(agent === undefined ? {} : { agent }),
       continueOnDisconnect: true,
