@@ -4,6 +4,10 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import cors from '@fastify/cors';
 import { accountMigrations, createAccounts, type Accounts } from './accounts/index.js';
 import { RunTracker } from './agent/index.js';
+import type { AgentCatalog, AgentDefinition } from './agents/catalog.js';
+import { AgentDefinitionError, checkToolNames } from './agents/definition.js';
+import { loadAgentCatalog } from './agents/file-catalog.js';
+import { ResponseFormats } from './agents/resolve.js';
 import type { Config } from './config.js';
 import type { Database } from './db/index.js';
 import { ChassisError } from './errors.js';
@@ -11,6 +15,7 @@ import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
 import { registerApprovalRoutes } from './http/approval-routes.js';
 import { approvalMigrations, ApprovalService, DatabaseApprovalStore, MemoryApprovalStore } from './approvals/index.js';
+import { registerAgentsRoutes } from './http/agents-routes.js';
 import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
 import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
@@ -32,8 +37,10 @@ const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', impor
 /** What a test or an embedding product may swap in; everything else comes from config. */
 export interface AppOverrides {
   model?: ModelClient;
-  /** Extra local tools, registered after the built-ins. */
+  /** Extra local tools, registered after the built-ins (and TOOLS_DIR's). */
   tools?: Tool[];
+  /** Agents defined in code, beside those of AGENTS_DIR (a file may not reuse their names). */
+  agents?: AgentDefinition[];
   /** Where log lines go (default stdout); level, format and redaction stay as configured. */
   logStream?: { write(line: string): void };
   /** Verifies `Authorization: Bearer` tokens when the product brings its own identity provider. */
@@ -43,6 +50,8 @@ export interface AppOverrides {
 export interface Chassis {
   config: Config;
   tools: ToolRegistry;
+  /** Named agents (AGENTS_DIR and code), as every surface looks them up. */
+  agents: AgentCatalog;
   /** MCP servers from MCP_CONFIG_PATH: their state, and when the first connection attempts are over. */
   mcp: McpTools;
   runs: RunTracker;
@@ -86,6 +95,40 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
+  // Tools and agents first: a bad TOOLS_DIR module, MCP config or agent file stops the start
+  // before any store or connection is opened, so a failed build leaves nothing behind.
+  const tools = new ToolRegistry(config.toolTimeoutSeconds);
+  for (const tool of builtinTools) tools.register(tool);
+  if (config.toolsDir !== undefined) {
+    const { loadToolsDir } = await import('./tools/tools-dir.js');
+    await loadToolsDir(config.toolsDir, tools);
+  }
+  for (const tool of overrides.tools ?? []) tools.register(tool);
+  const mcp = await createMcpTools({
+    configPath: config.mcpConfigPath,
+    variables: config.mcpVariables,
+    connectTimeoutSeconds: config.mcpConnectTimeoutSeconds,
+    toolTimeoutSeconds: config.mcpToolTimeoutSeconds,
+    registry: tools,
+    log: app.log,
+    clientVersion: VERSION,
+  });
+  // Connect when the server gets ready, in the background: the API serves at once, each server's
+  // tools appear when it is ready, and a build that fails half-way leaves no process behind.
+  app.addHook('onReady', async () => mcp.start());
+  app.addHook('onClose', () => mcp.close());
+  const localToolNames = new Set(tools.list().map((tool) => tool.name));
+  const mcpServers = new Set(mcp.status().map((server) => server.name));
+  const agents = loadAgentCatalog({
+    dir: config.agentsDir,
+    codeAgents: overrides.agents,
+    checkTools: (definition) => checkToolNames(definition, localToolNames, mcpServers),
+    log: app.log,
+  });
+  // Edits to agent files apply while running; the watcher goes when the server closes.
+  app.addHook('onReady', async () => agents.watch());
+  app.addHook('onClose', async () => agents.close());
+
   // Stores: the database only when something durable is on; Redis only when configured. Each
   // optional part is imported only when used, so its libraries cost no memory otherwise.
   const healthChecks: HealthCheck[] = [];
@@ -114,21 +157,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const limits = createRateLimiter(redis);
   app.addHook('onClose', async () => limits.close());
   const model = overrides.model ?? createOpenAIModelClient(config, VERSION);
-  const tools = new ToolRegistry(config.toolTimeoutSeconds);
-  for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
-  const mcp = await createMcpTools({
-    configPath: config.mcpConfigPath,
-    variables: config.mcpVariables,
-    connectTimeoutSeconds: config.mcpConnectTimeoutSeconds,
-    toolTimeoutSeconds: config.mcpToolTimeoutSeconds,
-    registry: tools,
-    log: app.log,
-    clientVersion: VERSION,
-  });
-  // Connect when the server gets ready, in the background: the API serves at once, each server's
-  // tools appear when it is ready, and a build that fails half-way leaves no process behind.
-  app.addHook('onReady', async () => mcp.start());
-  app.addHook('onClose', () => mcp.close());
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
   const registry = new RunRegistry({ ttlSeconds: config.runEventsTtlSeconds, maxKeptEvents: config.runEventsMaxKept }, redis, app.log);
   const idempotency =
@@ -180,6 +208,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const chassis: Chassis = {
     config,
     tools,
+    agents,
     mcp,
     runs,
     get closing() {
@@ -241,7 +270,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
-  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns });
+  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns, agents, responseFormats: new ResponseFormats() });
+  registerAgentsRoutes(app, agents, identity);
   registerRunRoutes(app, { config, registry, identity, approvals });
   registerApprovalRoutes(app, { approvals, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });

@@ -1,3 +1,4 @@
+import { ChassisError } from '../errors.js';
 import type { AssistantMessage, ChatMessage, ModelClient, ToolCall, ToolMessage, Usage } from '../model/types.js';
 import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
 import { addUsage, emptyUsage, type AgentEvent, type StopReason } from './events.js';
@@ -15,7 +16,16 @@ export interface AgentRunInput {
   signal: AbortSignal;
   /** Tool names whose calls wait for a human decision, or 'all' (an agent file's `approval`). Tools with `needsApproval` wait too. */
   approvalRequired?: readonly string[] | 'all';
+  /**
+   * Structured output: the final answer (one without tool calls) must pass this check. A failing
+   * answer gets one repair attempt (the model is told what was wrong), then the run fails with
+   * 502 RESPONSE_FORMAT_INVALID. While set, only the checked final answer is sent as content.
+   */
+  responseFormat?: ResponseFormatCheck;
 }
+
+/** `text` is the answer as it should be returned (e.g. without a code fence around the JSON). */
+export type ResponseFormatCheck = (answer: string) => { ok: true; text: string } | { ok: false; problem: string };
 
 /**
  * Where a run stopped to wait for approvals: everything needed to go on later, in another
@@ -97,6 +107,8 @@ export async function* runAgent(
     first = checkpoint.step + 1;
   }
   const transcript: ChatMessage[] = [...input.context, ...added];
+  const format = input.responseFormat;
+  let repairs = 1;
 
   for (let step = first; ; step++) {
     input.signal.throwIfAborted();
@@ -111,8 +123,10 @@ export async function* runAgent(
       stream: input.stream,
       signal: input.signal,
     })) {
-      if (delta.type === 'content') yield { type: 'content', content: delta.text };
-      else if (delta.type === 'reasoning') yield { type: 'reasoning', content: delta.text };
+      if (delta.type === 'content') {
+        // With a response format the answer is sent only once it passed the check (below).
+        if (format === undefined) yield { type: 'content', content: delta.text };
+      } else if (delta.type === 'reasoning') yield { type: 'reasoning', content: delta.text };
       else {
         answer = delta.message;
         finishReason = delta.finishReason;
@@ -123,6 +137,22 @@ export async function* runAgent(
 
     const calls = answer.tool_calls ?? [];
     if (calls.length === 0) {
+      // A filtered answer is reported as such (stop_reason content_filter), not repaired.
+      if (format !== undefined && finishReason !== 'content_filter') {
+        const checked = format(answer.content ?? '');
+        if (!checked.ok) {
+          if (repairs === 0) {
+            throw new ChassisError(502, 'RESPONSE_FORMAT_INVALID', `The model's answer did not match the agent's response_format after one repair attempt: ${checked.problem}`.slice(0, 2000));
+          }
+          repairs--;
+          // Only the model sees the failed attempt and the correction; the stored history keeps
+          // the valid answer alone.
+          transcript.push(answer, { role: 'user', content: repairRequest(checked.problem) });
+          continue;
+        }
+        answer = { ...answer, content: checked.text };
+      }
+      if (format !== undefined && answer.content) yield { type: 'content', content: answer.content };
       added.push(answer);
       yield { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added };
       return;
@@ -178,6 +208,10 @@ async function decidedResults(checkpoint: Checkpoint, decisions: ReadonlyMap<str
     if (done !== undefined) return done;
     return { role: 'tool', tool_call_id: call.id, name: call.function.name, content: deniedResult(decisions.has(call.id) ? decisions.get(call.id)!.reason : 'timed out') };
   });
+}
+
+function repairRequest(problem: string): string {
+  return `Your answer does not match the required JSON Schema: ${problem.slice(0, 2000)}. Reply again with only the corrected JSON value and no other text.`;
 }
 
 function stopReasonOf(finishReason: string): StopReason {

@@ -1,3 +1,4 @@
+import type { AgentDefinition } from '../agents/catalog.js';
 import type { ChatMessage, Usage } from '../model/types.js';
 import type { Principal } from '../principal.js';
 import type { StopReason } from './events.js';
@@ -19,6 +20,8 @@ export interface Turn {
   context: ChatMessage[];
   /** The session's model, used when the request names none. */
   model?: string;
+  /** The named agent this turn runs (a session's own, or the request's); its instructions are already in `context`. */
+  agent?: AgentDefinition;
   /** True when someone can read the result later (a session), so a client that leaves does not stop the run. */
   continueOnDisconnect: boolean;
   commit(result: TurnResult): Promise<void>;
@@ -43,10 +46,11 @@ export interface PausedTurn {
   changes: { systemPrompt?: string; model?: string; metadata?: Record<string, unknown> };
 }
 
-export function clientSideTurn(context: ChatMessage[]): Turn {
+export function clientSideTurn(context: ChatMessage[], agent?: AgentDefinition): Turn {
   return {
     sessionId: null,
     context,
+    ...(agent === undefined ? {} : { agent }),
     continueOnDisconnect: false,
     async commit() {},
     async release() {},
@@ -65,6 +69,18 @@ export interface SessionTurnRequest {
   systemPrompt?: string;
   model?: string;
   metadata?: Record<string, unknown>;
+  /**
+   * A new session is made for this agent (and remembers it); a continued session must be this
+   * agent's. Absent: a continued session runs its own agent, if it has one.
+   */
+  agent?: string;
+  /**
+   * Looks an agent up by name; throws 404 AGENT_NOT_FOUND. Optional so callers that never run
+   * agents need not pass it; without it a session that has an agent cannot be continued (404).
+   */
+  findAgent?(name: string): AgentDefinition;
+  /** The system prompt an agent's turn starts with (default: its instructions). */
+  agentPrompt?(agent: AgentDefinition): string;
 }
 
 /** Implemented by the sessions module: finds or creates the session, checks access, holds it for the run. */

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { cancelledError, clientSideTurn, driveRun, newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
+import type { AgentCatalog, AgentDefinition } from '../agents/catalog.js';
+import { agentRunSettings, agentSystemPrompt, agentTools, checkAgentOverrides, findAgent, type ResponseFormats } from '../agents/resolve.js';
 import type { Config } from '../config.js';
 import { badRequest, ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient } from '../model/index.js';
@@ -26,6 +28,8 @@ export interface AgentRouteDeps {
   approvals: ApprovalService;
   /** Absent when ENABLE_PERSISTENCE=false: server-side mode then answers 400. */
   sessions?: SessionTurns;
+  agents: AgentCatalog;
+  responseFormats: ResponseFormats;
 }
 
 interface PreparedRun {
@@ -55,7 +59,12 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
       const principal = await deps.identity(request);
       const body = request.body;
       checkCompletionRequest(body, config);
-      const tools = deps.tools.select(body.allowed_tools);
+      // A named agent is checked before any work; a continued session's own agent after its lease is held.
+      const named = body.agent === undefined ? undefined : findAgent(deps.agents, body.agent);
+      if (named !== undefined) checkAgentOverrides(named, body);
+      // Without a named agent the request's tool choice is checked up front, as always; a continued
+      // session that turns out to have an agent narrows again below.
+      const early = named === undefined ? deps.tools.select(body.allowed_tools) : undefined;
       const claim = idempotencyClaim(request, principal, body);
       const runId = newRunId();
       if (claim !== null) {
@@ -63,12 +72,15 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
         if (existing !== null) return replayIdempotent(reply, existing, claim.fingerprint, body.stream === true, deps.registry, config.sseHeartbeatSeconds);
       }
       let run: Run | undefined;
-      let turn: Turn;
+      let turn: Turn | undefined;
+      let tools: ToolSelection;
       try {
         run = deps.runs.start(runId);
-        turn = await beginTurn(body, principal, runId, deps);
+        turn = await beginTurn(body, principal, runId, deps, named);
+        tools = turn.agent === undefined && early !== undefined ? early : toolsOf(turn.agent, body, deps);
       } catch (error) {
         run?.end();
+        await turn?.release();
         // The run never started: a retry with the same key must be free to start it.
         if (claim !== null) await deps.idempotency.release(claim.scope, claim.key);
         throw error;
@@ -127,9 +139,18 @@ function checkCompletionRequest(body: CompletionRequest, config: Config): void {
   });
 }
 
-async function beginTurn(body: CompletionRequest, principal: Principal, runId: string, deps: AgentRouteDeps): Promise<Turn> {
+/** The agent's tools narrowed by the request; without an agent, the request's choice as before. */
+function toolsOf(agent: AgentDefinition | undefined, body: CompletionRequest, deps: AgentRouteDeps): ToolSelection {
+  if (agent === undefined) return deps.tools.select(body.allowed_tools);
+  // A continued session's agent: the same override rules as when the request names it.
+  checkAgentOverrides(agent, body);
+  return agentTools(agent, deps.tools, body.allowed_tools);
+}
+
+async function beginTurn(body: CompletionRequest, principal: Principal, runId: string, deps: AgentRouteDeps, agent: AgentDefinition | undefined): Promise<Turn> {
   if (body.messages !== undefined) {
     const context = body.messages as ChatMessage[];
+    if (agent !== undefined) return clientSideTurn([{ role: 'system', content: agentSystemPrompt(agent) }, ...context], agent);
     return clientSideTurn(body.system_prompt === undefined ? context : [{ role: 'system', content: body.system_prompt }, ...context]);
   }
   if (deps.sessions === undefined) {
@@ -144,16 +165,30 @@ async function beginTurn(body: CompletionRequest, principal: Principal, runId: s
     systemPrompt: body.system_prompt,
     model: body.model,
     metadata: body.metadata,
+    agent: body.agent,
+    findAgent: (name) => findAgent(deps.agents, name),
+    agentPrompt: agentSystemPrompt,
   });
 }
 
+/** The one place a request (and its agent, resolved once here) becomes what the loop takes. */
 function runInput(prepared: PreparedRun, deps: AgentRouteDeps): AgentRunInput {
   const { body, turn, run, tools } = prepared;
+  const agent = turn.agent;
+  if (agent === undefined) {
+    return {
+      context: turn.context,
+      model: body.model ?? turn.model ?? deps.config.openaiModel,
+      temperature: body.temperature,
+      maxTokens: body.max_tokens,
+      tools,
+      stream: body.stream === true,
+      signal: run.signal,
+    };
+  }
   return {
     context: turn.context,
-    model: body.model ?? turn.model ?? deps.config.openaiModel,
-    temperature: body.temperature,
-    maxTokens: body.max_tokens,
+    ...agentRunSettings(agent, { temperature: body.temperature, maxTokens: body.max_tokens }, deps.config.openaiModel, deps.responseFormats),
     tools,
     stream: body.stream === true,
     signal: run.signal,
@@ -182,7 +217,7 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
     turn,
     log,
     input,
-    deps: { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
+    deps: { model: deps.model, tools: deps.tools, maxSteps: turn.agent?.maxSteps ?? deps.config.maxAgentSteps },
     warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
     onPause: deps.approvals.pauser(log, input, turn),
   }).then(async (result) => {

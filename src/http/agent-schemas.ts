@@ -39,6 +39,13 @@ export function completionSchemas(config: Config) {
       }),
     ),
     message: Type.Optional(text('Server-side mode: the new user message')),
+    agent: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'Run this named agent (GET /api/v1/agents): its instructions, model and tools; a new session remembers it',
+      }),
+    ),
     session_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Server-side mode: continue this session' })),
     system_prompt: Type.Optional(text('System prompt put before the conversation')),
     model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),

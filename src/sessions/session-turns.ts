@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { trimHistory, type PausedTurn, type SessionTurnRequest, type SessionTurns, type Turn, type TurnResult } from '../agent/index.js';
 import { ChassisError, notFound } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
+import type { AgentDefinition } from '../agents/catalog.js';
 import { checkAccess } from './access.js';
 import type { HistoryCache } from './history-cache.js';
 import { SessionLease } from './session-lease.js';
@@ -41,6 +42,31 @@ function sessionBusy(id: string, holder: string | null, queueFull = false): Chas
 export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
   const { store, cache, maxMessages, log } = options;
   const leaseMs = Math.round(options.leaseSeconds * 1000);
+
+  /** A continued session runs the agent it was made for; a request naming another one is refused. */
+  function agentOf(request: SessionTurnRequest, session: SessionRecord | undefined): AgentDefinition | undefined {
+    const name = session === undefined ? request.agent : session.agent;
+    if (session !== undefined && request.agent !== undefined && request.agent !== session.agent) {
+      throw new ChassisError(
+        409,
+        'AGENT_MISMATCH',
+        session.agent === null
+          ? `session ${session.id} was not made with an agent; continue it without "agent"`
+          : `session ${session.id} belongs to agent "${session.agent}"; continue it without "agent" or with that name`,
+      );
+    }
+    if (name === undefined || name === null) return undefined;
+    try {
+      const found = request.findAgent?.(name);
+      if (found === undefined) throw new ChassisError(404, 'AGENT_NOT_FOUND', `No agent named "${name}"`);
+      return found;
+    } catch (error) {
+      if (session === undefined) throw error;
+      throw new ChassisError(404, 'AGENT_NOT_FOUND', `session ${session.id} belongs to agent "${name}", which no longer exists; its history stays readable`);
+    }
+  }
+
+  const promptOf = (request: SessionTurnRequest, agent: AgentDefinition) => request.agentPrompt?.(agent) ?? agent.instructions;
 
   function changesOf(request: SessionTurnRequest): SessionChanges {
     return { systemPrompt: request.systemPrompt, model: request.model, metadata: request.metadata };
@@ -86,14 +112,16 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
 
   function newSession(request: SessionTurnRequest, user: ChatMessage): Turn {
     const id = newSessionId();
+    const agent = agentOf(request, undefined);
     return {
       sessionId: id,
-      context: contextOf(request.systemPrompt, [], user),
+      context: contextOf(agent === undefined ? request.systemPrompt : promptOf(request, agent), [], user),
+      ...(agent === undefined ? {} : { agent }),
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
         const stored = [user, ...result.messages];
         const session = await store.create(
-          { id, ownerId: request.principal.via === 'open' ? null : request.principal.userId, ...changesOf(request) },
+          { id, ownerId: request.principal.via === 'open' ? null : request.principal.userId, agent: agent?.name ?? null, ...changesOf(request) },
           stored,
         );
         void cache?.put(id, session.nextSeq, maxMessages, stored.slice(-maxMessages));
@@ -131,10 +159,12 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     const held = new SessionLease(store, id, owner, leaseMs, log, () => options.queue.released(id));
     let history: ChatMessage[];
     let session: SessionRecord;
+    let agent: AgentDefinition | undefined;
     try {
       session = lease.session;
       // Access may have changed between the first read and the lease: decide on the row we hold.
       checkAccess(session, request.principal, 'continue');
+      agent = agentOf(request, session);
       history = (await cache?.get(id, session.nextSeq, maxMessages)) ?? (await store.tail(id, maxMessages));
     } catch (error) {
       await held.release();
@@ -143,8 +173,9 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
 
     return {
       sessionId: id,
-      context: contextOf(request.systemPrompt ?? session.systemPrompt, history, user),
+      context: contextOf(agent === undefined ? (request.systemPrompt ?? session.systemPrompt) : promptOf(request, agent), history, user),
       model: session.model ?? undefined,
+      ...(agent === undefined ? {} : { agent }),
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
         const added = [user, ...result.messages];
