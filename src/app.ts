@@ -6,7 +6,7 @@ import { accountMigrations, createAccounts, type Accounts } from './accounts/ind
 import { RunTracker } from './agent/index.js';
 import type { Config } from './config.js';
 import type { Database } from './db/index.js';
-import { ChassisError } from './errors.js';
+import { ChassisError, StartupError } from './errors.js';
 import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
 import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
@@ -90,10 +90,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   let database: Database | undefined;
   if (config.enablePersistence || config.enableUserAuth) {
     const { migrate, openDatabase } = await import('./db/index.js');
-    database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
+    try {
+      database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
+      await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations });
+    } catch (error) {
+      await database?.close().catch(() => undefined);
+      // The start stops here naming the setting; the driver's message says why (it never holds the password).
+      throw new StartupError('DATABASE_URL', `the database could not be opened and prepared: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;

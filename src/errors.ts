@@ -75,3 +75,17 @@ export const featureDisabled = (detail: string) => new ChassisError(503, 'FEATUR
 export function storeUnavailable(cause: unknown): ChassisError {
   return new ChassisError(503, 'STORE_UNAVAILABLE', 'The database is unavailable; retry shortly', { cause, headers: { 'retry-after': '2' } });
 }
+
+/**
+ * The server cannot start: `setting` names what to change (a variable such as DATABASE_URL, or
+ * PORT when the address is taken), `reason` says what went wrong, never a secret or a credential.
+ */
+export class StartupError extends Error {
+  constructor(
+    readonly setting: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${setting}: ${reason}`, options);
+  }
+}
