@@ -16,6 +16,7 @@ import { answerClientError, errorBody, registerErrorHandling } from './http/erro
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
+import { jsonBodiesOnly, methodNotAllowed } from './http/request-shape.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerSessionRoutes } from './http/session-routes.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
@@ -193,7 +194,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Cross-cutting HTTP behaviour
   closeUnusedConnectionsOnClose(app);
-  registerErrorHandling(app);
+  jsonBodiesOnly(app);
+  registerErrorHandling(app, methodNotAllowed(app));
   registerSecurityHeaders(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);

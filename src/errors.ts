@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'RUN_CANCELLED'
   | 'CLIENT_DISCONNECTED'
   | 'TOOL_TIMEOUT'
+  | 'METHOD_NOT_ALLOWED'
   | 'INTERNAL_ERROR'
   | (string & {});
 
