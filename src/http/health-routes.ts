@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '../json-schema.js';
+import { described, PUBLIC } from './openapi.js';
 
 /** A store the health check reports: `required` ones turn the answer into 503 when down. */
 export interface HealthCheck {
@@ -30,7 +31,16 @@ export function registerHealthRoutes(app: FastifyInstance, checks: () => HealthC
     const status = isClosing() ? 'shutting_down' : requiredDown ? 'unavailable' : optionalDown ? 'degraded' : 'ok';
     return reply.code(status === 'shutting_down' || status === 'unavailable' ? 503 : 200).send({ status, stores, version });
   };
-  const schema = { tags: ['health'], summary: 'Liveness and store status', response: { 200: HealthResponse, 503: HealthResponse } };
-  app.get('/health', { schema }, handler);
-  app.get('/api/v1/health', { schema }, handler);
+  const schema = (operationId: string) => ({
+    operationId,
+    tags: ['health'],
+    summary: 'Liveness and store status',
+    security: PUBLIC,
+    response: {
+      200: described(HealthResponse, 'Serving: ok, or degraded when only Redis is down'),
+      503: described(HealthResponse, 'Not serving: the database is down (unavailable) or the server is draining (shutting_down)'),
+    },
+  });
+  app.get('/health', { schema: schema('getHealth') }, handler);
+  app.get('/api/v1/health', { schema: schema('getApiHealth') }, handler);
 }

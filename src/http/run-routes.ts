@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { badRequest, forbidden, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
 import type { RunRegistry, RunView } from '../runs/index.js';
-import { ErrorResponse } from './agent-schemas.js';
+import { CALLER_SECURITY, COMMON_ERRORS, described, errorResponses, jsonOrStream, Usage } from './openapi.js';
 import { streamEvents } from './run-output.js';
 import type { IdentityResolver } from './identity.js';
 
@@ -15,14 +15,15 @@ export interface RunRouteDeps {
   identity: IdentityResolver;
 }
 
-const RunParams = Type.Object({ run_id: Type.String({ minLength: 1, maxLength: 128 }) });
+const RunParams = Type.Object({ run_id: Type.String({ minLength: 1, maxLength: 128, description: 'The run id (X-Run-Id, run_id)' }) });
+const runErrors = errorResponses(...COMMON_ERRORS, 403, 404);
 
 const RunStatus = Type.Object({
   run_id: Type.String(),
-  status: Type.String({ description: 'running | completed | failed | cancelled' }),
+  status: Type.String({ enum: ['running', 'completed', 'failed', 'cancelled'] }),
   session_id: Type.Union([Type.String(), Type.Null()]),
   stop_reason: Type.Union([Type.String(), Type.Null()]),
-  usage: Type.Union([Type.Object({ prompt_tokens: Type.Integer(), completion_tokens: Type.Integer(), total_tokens: Type.Integer() }), Type.Null()]),
+  usage: Type.Union([Usage, Type.Null()]),
   error: Type.Union([Type.Object({ detail: Type.String(), code: Type.String() }), Type.Null()]),
   created_at: Type.String(),
   ended_at: Type.Union([Type.String(), Type.Null()]),
@@ -46,7 +47,16 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
 
   typed.get(
     '/api/v1/agent/runs/:run_id',
-    { schema: { tags: ['runs'], summary: 'Status of a run', params: RunParams, response: { 200: RunStatus, '4xx': ErrorResponse } } },
+    {
+      schema: {
+        operationId: 'getRun',
+        tags: ['runs'],
+        summary: 'Status of a run',
+        security: CALLER_SECURITY,
+        params: RunParams,
+        response: { 200: described(RunStatus, "The run's status"), ...runErrors },
+      },
+    },
     async (request) => describe(await findRun(request, request.params.run_id)),
   );
 
@@ -54,11 +64,17 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     '/api/v1/agent/runs/:run_id/stream',
     {
       schema: {
+        operationId: 'streamRun',
         tags: ['runs'],
         summary: 'Replay the events after Last-Event-ID (or ?after=seq), then follow the run live to its end',
+        security: CALLER_SECURITY,
         params: RunParams,
+        headers: Type.Object({
+          'last-event-id': Type.Optional(Type.String({ maxLength: 200, description: 'Resume after this event: "<run_id>:<seq>" as sent in its id: line (EventSource sends it by itself)' })),
+        }),
         // Query values are strings (types are never coerced here): a digits pattern, parsed below.
         querystring: Type.Object({ after: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$', description: 'Replay events with seq > after' })) }),
+        response: { 200: jsonOrStream(null, "The run's events after the resume point, then live to its terminal done or error"), ...runErrors },
       },
     },
     async (request, reply) => {
@@ -72,7 +88,16 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
 
   typed.post(
     '/api/v1/agent/runs/:run_id/cancel',
-    { schema: { tags: ['runs'], summary: 'Stop a run (idempotent)', params: RunParams, response: { 200: RunStatus, '4xx': ErrorResponse } } },
+    {
+      schema: {
+        operationId: 'cancelRun',
+        tags: ['runs'],
+        summary: 'Stop a run (idempotent)',
+        security: CALLER_SECURITY,
+        params: RunParams,
+        response: { 200: described(RunStatus, 'The run after the cancel: cancelled, or how it had already ended'), ...runErrors },
+      },
+    },
     async (request) => {
       const runId = request.params.run_id;
       const view = await findRun(request, runId);
