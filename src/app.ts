@@ -231,7 +231,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerDocs(app, VERSION);
 
   // Routes
-  registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
+  registerHealthRoutes(app, () => healthChecks, () => closing, VERSION, config.enableUserAuth);
   registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions: sessions?.turns });
   registerRunRoutes(app, { config, registry, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });

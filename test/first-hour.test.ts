@@ -39,3 +39,10 @@ describe('#2 an empty body with Content-Type: application/json', () => {
     expect(broken.status).toBe(400);
   });
 });
+
+describe('#6 compatibility with the Python version', () => {
+  it('/health carries user_auth_enabled next to status, stores and version', async () => {
+    const health = await (await fetch(`${t.url}/health`)).json();
+    expect(health).toEqual({ status: 'ok', stores: { db: true, redis: null }, version: expect.any(String), user_auth_enabled: false });
+  });
+});

@@ -58,7 +58,8 @@ async function buildDocsApp(routes: readonly RouteOptions[], version: string): P
         contact: { name: 'Agent Chassis maintainers', url: 'https://example.invalid/agent-chassis' },
       },
       // Relative: the document describes the server that serves it, wherever it is deployed.
-      servers: [{ url: '/', description: 'Production: the server that serves this document', 'x-internal': false }],
+      // x-internal: false tells inventory linters (OWASP API9) this is the public surface.
+      servers: [{ url: '/', description: 'Production: the server that serves this document', 'x-internal': false } as { url: string; description: string }],
       tags: [
         { name: 'agent', description: 'Run the agent loop; list its tools' },
         { name: 'runs', description: 'Follow, resume and cancel runs' },

@@ -13,9 +13,10 @@ const HealthResponse = Type.Object({
   status: Type.String({ description: 'ok | degraded | unavailable | shutting_down' }),
   stores: Type.Record(Type.String(), Type.Union([Type.Boolean(), Type.Null()])),
   version: Type.String(),
+  user_auth_enabled: Type.Boolean({ description: 'ENABLE_USER_AUTH, as the Python version reports it' }),
 });
 
-export function registerHealthRoutes(app: FastifyInstance, checks: () => HealthCheck[], isClosing: () => boolean, version: string): void {
+export function registerHealthRoutes(app: FastifyInstance, checks: () => HealthCheck[], isClosing: () => boolean, version: string, userAuthEnabled = false): void {
   const handler = async (_request: unknown, reply: import('fastify').FastifyReply) => {
     const stores: Record<string, boolean | null> = { db: null, redis: null };
     let requiredDown = false;
@@ -29,7 +30,7 @@ export function registerHealthRoutes(app: FastifyInstance, checks: () => HealthC
       }),
     );
     const status = isClosing() ? 'shutting_down' : requiredDown ? 'unavailable' : optionalDown ? 'degraded' : 'ok';
-    return reply.code(status === 'shutting_down' || status === 'unavailable' ? 503 : 200).send({ status, stores, version });
+    return reply.code(status === 'shutting_down' || status === 'unavailable' ? 503 : 200).send({ status, stores, version, user_auth_enabled: userAuthEnabled });
   };
   const schema = (operationId: string) => ({
     operationId,
