@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 
-const target = process.argv[2] ?? 'dist/openapi.json';
+const target = process.argv[2] ?? '.cache/openapi.json';
 const config = loadConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'warn', MCP_CONFIG_PATH: join(tmpdir(), 'no-mcp-config', 'absent.json') });
 const app = await buildApp(config);
 try {

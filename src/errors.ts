@@ -31,6 +31,10 @@ export type ErrorCode =
   | 'TOOL_TIMEOUT'
   | 'METHOD_NOT_ALLOWED'
   | 'INTERNAL_ERROR'
+  | 'AGENT_NOT_FOUND'
+  | 'AGENT_OVERRIDE_NOT_ALLOWED'
+  | 'AGENT_MISMATCH'
+  | 'RESPONSE_FORMAT_INVALID'
   | (string & {});
 
 export interface ChassisErrorOptions {

@@ -62,6 +62,7 @@ async function buildDocsApp(routes: readonly RouteOptions[], version: string): P
       servers: [{ url: '/', description: 'Production: the server that serves this document', 'x-internal': false } as { url: string; description: string }],
       tags: [
         { name: 'agent', description: 'Run the agent loop; list its tools' },
+        { name: 'agents', description: 'Named agents (AGENTS_DIR and code)' },
         { name: 'runs', description: 'Follow, resume and cancel runs' },
         { name: 'sessions', description: 'Server-side conversations and who may use them' },
         { name: 'auth', description: 'User accounts (ENABLE_USER_AUTH=true)' },

@@ -8,11 +8,16 @@ import type { RunRegistry, RunView } from '../runs/index.js';
 import { CALLER_SECURITY, COMMON_ERRORS, described, errorResponses, jsonOrStream, Usage } from './openapi.js';
 import { streamEvents } from './run-output.js';
 import type { IdentityResolver } from './identity.js';
+import type { ApprovalService } from '../approvals/index.js';
+import { RunLog } from '../runs/index.js';
+import { PendingApprovalSchema } from './approval-routes.js';
 
 export interface RunRouteDeps {
   config: Config;
   registry: RunRegistry;
   identity: IdentityResolver;
+  /** Tells a run waiting for approvals apart from a running one, and shows a waiting run no instance hosts live. */
+  approvals?: ApprovalService;
 }
 
 const RunParams = Type.Object({ run_id: Type.String({ minLength: 1, maxLength: 128, description: 'The run id (X-Run-Id, run_id)' }) });
@@ -20,7 +25,8 @@ const runErrors = errorResponses(...COMMON_ERRORS, 403, 404);
 
 const RunStatus = Type.Object({
   run_id: Type.String(),
-  status: Type.String({ enum: ['running', 'completed', 'failed', 'cancelled'] }),
+  status: Type.String({ enum: ['running', 'waiting_approval', 'completed', 'failed', 'cancelled'] }),
+  pending_approvals: Type.Optional(Type.Array(PendingApprovalSchema, { description: 'While waiting_approval: the calls waiting for a decision' })),
   session_id: Type.Union([Type.String(), Type.Null()]),
   stop_reason: Type.Union([Type.String(), Type.Null()]),
   usage: Type.Union([Usage, Type.Null()]),
@@ -39,10 +45,28 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
 
   async function findRun(request: FastifyRequest, runId: string): Promise<RunView> {
     const principal = await deps.identity(request);
-    const view = await deps.registry.find(runId);
+    const view = (await deps.registry.find(runId)) ?? (await recordedView(runId));
     if (view === null) throw notFound(`Run ${runId} not found (finished runs are kept for RUN_EVENTS_TTL_SECONDS)`);
     checkAccess(principal, view);
     return view;
+  }
+
+  /** A waiting run known only from the database (no Redis, hosted elsewhere): its recorded events. */
+  async function recordedView(runId: string): Promise<RunView | null> {
+    const recorded = await deps.approvals?.recorded(runId);
+    if (recorded == null) return null;
+    const log = new RunLog(recorded.info);
+    log.events.push(...recorded.events);
+    return { info: log.info, status: 'running', end: null, endedAt: null, eventCount: log.events.length, follow: async function* (afterSeq) {
+      if (afterSeq < log.events.length) yield { firstSeq: afterSeq + 1, events: log.events.slice(afterSeq) };
+    } };
+  }
+
+  async function describeRun(view: RunView) {
+    const described = describe(view);
+    if (view.status !== 'running' || deps.approvals === undefined) return described;
+    const pending = await deps.approvals.waiting(view.info.runId);
+    return pending === null ? described : { ...described, status: 'waiting_approval', pending_approvals: pending };
   }
 
   typed.get(
@@ -57,7 +81,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
         response: { 200: described(RunStatus, "The run's status"), ...runErrors },
       },
     },
-    async (request) => describe(await findRun(request, request.params.run_id)),
+    async (request) => describeRun(await findRun(request, request.params.run_id)),
   );
 
   typed.get(
@@ -109,7 +133,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
         for await (const _ of view.follow(view.eventCount, waited.signal));
         clearTimeout(timer);
       }
-      return describe((await deps.registry.find(runId)) ?? view);
+      return describeRun((await deps.registry.find(runId)) ?? view);
     },
   );
 }

@@ -55,14 +55,15 @@ export function freePort(): Promise<number> {
  * empty directory, so a developer's `.env`, `mcp_config.json` or `./data` in the repository never
  * reach it (relative paths in `env` are relative to that directory). It exits by itself when the
  * test process goes away, even on SIGKILL, so an interrupted run leaves no server behind.
- * `nodeArgs` go before the script (e.g. `--expose-gc`).
+ * `nodeArgs` go before the script (e.g. `--expose-gc`); `script` replaces src/main.ts (a test entry
+ * with extra tools; give it as an absolute path).
  */
-export function spawnServer(env: Record<string, string>, port?: number, nodeArgs: string[] = []): StartingServer {
+export function spawnServer(env: Record<string, string>, port?: number, nodeArgs: string[] = [], script = MAIN): StartingServer {
   let text = '';
   let child!: ChildProcess;
   const started = (port === undefined ? freePort() : Promise.resolve(port)).then((chosen) => {
     const cwd = mkdtempSync(join(tmpdir(), 'chassis-server-'));
-    child = spawn(process.execPath, [...nodeArgs, '--import', EXIT_WITH_PARENT, '--import', TSX, MAIN], {
+    child = spawn(process.execPath, [...nodeArgs, '--import', EXIT_WITH_PARENT, '--import', TSX, script], {
       cwd,
       env: { PATH: process.env.PATH ?? '', TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.json'), HOST: '127.0.0.1', ...env, PORT: String(chosen) },
       // The IPC channel is only a lifeline: it closes when this process dies (see exit-with-parent.mjs).
