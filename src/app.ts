@@ -10,7 +10,7 @@ import { loadAgentCatalog } from './agents/file-catalog.js';
 import { ResponseFormats } from './agents/resolve.js';
 import type { Config } from './config.js';
 import type { Database } from './db/index.js';
-import { ChassisError } from './errors.js';
+import { ChassisError, StartupError } from './errors.js';
 import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
 import { registerApprovalRoutes } from './http/approval-routes.js';
@@ -23,7 +23,8 @@ import { answerClientError, errorBody, registerErrorHandling } from './http/erro
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
-import { limitBodilessRoutes, registerCredentialGate, registerJsonBodyParser, refuseBareOptions } from './http/request-guards.js';
+import { limitBodilessRoutes, registerCredentialGate, refuseBareOptions } from './http/request-guards.js';
+import { jsonBodiesOnly, methodNotAllowed } from './http/request-shape.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerSessionRoutes } from './http/session-routes.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
@@ -146,10 +147,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   let database: Database | undefined;
   if (config.enablePersistence || config.enableUserAuth) {
     const { migrate, openDatabase } = await import('./db/index.js');
-    database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
+    try {
+      database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
+      await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations, ...approvalMigrations });
+    } catch (error) {
+      await database?.close().catch(() => undefined);
+      // The start stops here naming the setting; the driver's message says why (it never holds the password).
+      throw new StartupError('DATABASE_URL', `the database could not be opened and prepared: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations, ...approvalMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;
@@ -244,7 +251,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Cross-cutting HTTP behaviour
   closeUnusedConnectionsOnClose(app);
-  registerErrorHandling(app);
+  jsonBodiesOnly(app);
+  registerErrorHandling(app, methodNotAllowed(app));
   registerSecurityHeaders(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -259,7 +267,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     }
   });
   if (config.enableRateLimiting) registerApiRateLimit(app, limits.limiter, config.apiRateLimitPerMinute, identity);
-  registerJsonBodyParser(app);
   // Before the CORS plugin, which would answer a bare OPTIONS in text/plain.
   refuseBareOptions(app);
   // Routes without a body schema take no body worth reading.
@@ -288,7 +295,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerDocs(app, VERSION);
 
   // Routes
-  registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
+  registerHealthRoutes(app, () => healthChecks, () => closing, VERSION, config.enableUserAuth);
   registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns, agents, responseFormats: new ResponseFormats() });
   registerAgentsRoutes(app, agents, identity);
   registerRunRoutes(app, { config, registry, identity, approvals, sessions: sessions?.service });

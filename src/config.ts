@@ -5,7 +5,15 @@ import { existsSync } from 'node:fs';
  * bounds; a bad value stops the start with a message naming the variable (never its value).
  */
 
-export class ConfigError extends Error {}
+/** A setting that stops the start: `setting` names the variable, the message says why (never its value). */
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -24,7 +32,7 @@ function num(env: Env, name: string, fallback: number, min: number, max: number,
   if (raw === undefined) return fallback;
   const value = Number(raw.trim());
   if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-    throw new ConfigError(`${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}`);
+    throw new ConfigError(name, `${name} must be ${integer ? 'an integer' : 'a number'} between ${min} and ${max}`);
   }
   return value;
 }
@@ -35,7 +43,29 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   const value = raw.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(value)) return true;
   if (['0', 'false', 'no', 'off'].includes(value)) return false;
-  throw new ConfigError(`${name} must be true or false`);
+  throw new ConfigError(name, `${name} must be true or false`);
+}
+
+/** A URL with one of `schemes` (e.g. `http:`), checked at start rather than failing at first use. */
+function url(env: Env, name: string, fallback: string | undefined, schemes: string[], example: string): string | undefined {
+  const raw = optional(env, name) ?? fallback;
+  if (raw === undefined) return undefined;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(raw.trim());
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || !schemes.includes(parsed.protocol)) {
+    throw new ConfigError(name, `${name} must be a URL starting with ${schemes.map((scheme) => `${scheme}//`).join(' or ')} (e.g. ${example})`);
+  }
+  return raw.trim();
+}
+
+function databaseUrl(env: Env): string {
+  const raw = str(env, 'DATABASE_URL', 'sqlite:./data/agent-chassis.db').trim();
+  if (raw.startsWith('sqlite:')) return raw;
+  return url(env, 'DATABASE_URL', undefined, ['postgres:', 'postgresql:'], 'sqlite:./data/agent-chassis.db or postgres://user:password@host:5432/db')!;
 }
 
 function list(env: Env, name: string, fallback: string): string[] {
@@ -49,7 +79,7 @@ export function loadConfig(env: Env = process.env) {
   const enableUserAuth = bool(env, 'ENABLE_USER_AUTH', false);
   const jwtSecretKey = optional(env, 'JWT_SECRET_KEY');
   if (enableUserAuth && (jwtSecretKey === undefined || jwtSecretKey.length < 32)) {
-    throw new ConfigError('JWT_SECRET_KEY must be set to at least 32 characters when ENABLE_USER_AUTH=true');
+    throw new ConfigError('JWT_SECRET_KEY', 'JWT_SECRET_KEY must be set to at least 32 characters when ENABLE_USER_AUTH=true');
   }
   const corsOrigins = list(env, 'CORS_ORIGINS', '*');
   const toolTimeoutSeconds = num(env, 'TOOL_TIMEOUT_SECONDS', 30, 0.01, 3600, false);
@@ -61,7 +91,7 @@ export function loadConfig(env: Env = process.env) {
 
     // Model upstream
     openaiApiKey: optional(env, 'OPENAI_API_KEY'),
-    openaiBaseUrl: optional(env, 'OPENAI_BASE_URL'),
+    openaiBaseUrl: url(env, 'OPENAI_BASE_URL', undefined, ['http:', 'https:'], 'https://api.openai.com/v1'),
     openaiModel: str(env, 'OPENAI_MODEL', 'kimi-k2-thinking'),
     upstreamConnectTimeoutSeconds: num(env, 'UPSTREAM_CONNECT_TIMEOUT_SECONDS', 10, 0.1, 600, false),
     upstreamIdleTimeoutSeconds: num(env, 'UPSTREAM_IDLE_TIMEOUT_SECONDS', 60, 0.1, 3600, false),
@@ -96,9 +126,9 @@ export function loadConfig(env: Env = process.env) {
 
     // Persistence
     enablePersistence: bool(env, 'ENABLE_PERSISTENCE', true),
-    databaseUrl: str(env, 'DATABASE_URL', 'sqlite:./data/agent-chassis.db'),
+    databaseUrl: databaseUrl(env),
     dbConnectTimeoutSeconds: num(env, 'DB_CONNECT_TIMEOUT_SECONDS', 5, 0.1, 600, false),
-    redisUrl: optional(env, 'REDIS_URL'),
+    redisUrl: url(env, 'REDIS_URL', undefined, ['redis:', 'rediss:'], 'redis://127.0.0.1:6379'),
     redisKeyPrefix: str(env, 'REDIS_KEY_PREFIX', 'chassis:'),
     sessionTtlSeconds: num(env, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
     sessionMaxMessages: num(env, 'SESSION_MAX_MESSAGES', 100, 2, 100_000),
@@ -113,7 +143,7 @@ export function loadConfig(env: Env = process.env) {
     jwtAccessTokenExpireMinutes: num(env, 'JWT_ACCESS_TOKEN_EXPIRE_MINUTES', 30, 0.01, 525_600, false),
     jwtRefreshTokenExpireDays: num(env, 'JWT_REFRESH_TOKEN_EXPIRE_DAYS', 7, 0.00001, 3650, false),
     googleClientId: optional(env, 'GOOGLE_CLIENT_ID'),
-    googleJwksUrl: str(env, 'GOOGLE_JWKS_URL', 'https://www.googleapis.com/oauth2/v3/certs'),
+    googleJwksUrl: url(env, 'GOOGLE_JWKS_URL', 'https://www.googleapis.com/oauth2/v3/certs', ['http:', 'https:'], 'https://www.googleapis.com/oauth2/v3/certs')!,
     googleIssuers: list(env, 'GOOGLE_ISSUERS', 'accounts.google.com,https://accounts.google.com'),
     // After a key-set fetch, an unknown kid waits this long before fetching again (jose's cooldown).
     googleJwksCooldownSeconds: num(env, 'GOOGLE_JWKS_COOLDOWN_SECONDS', 30, 0, 3600, false),

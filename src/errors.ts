@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'RUN_CANCELLED'
   | 'CLIENT_DISCONNECTED'
   | 'TOOL_TIMEOUT'
+  | 'METHOD_NOT_ALLOWED'
   | 'INTERNAL_ERROR'
   | 'AGENT_NOT_FOUND'
   | 'AGENT_OVERRIDE_NOT_ALLOWED'
@@ -79,4 +80,18 @@ export const featureDisabled = (detail: string) => new ChassisError(503, 'FEATUR
 /** Errors from the store become 503 (never a 500 with SQL in it): the client may retry. */
 export function storeUnavailable(cause: unknown): ChassisError {
   return new ChassisError(503, 'STORE_UNAVAILABLE', 'The database is unavailable; retry shortly', { cause, headers: { 'retry-after': '2' } });
+}
+
+/**
+ * The server cannot start: `setting` names what to change (a variable such as DATABASE_URL, or
+ * PORT when the address is taken), `reason` says what went wrong, never a secret or a credential.
+ */
+export class StartupError extends Error {
+  constructor(
+    readonly setting: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${setting}: ${reason}`, options);
+  }
 }

@@ -1,19 +1,11 @@
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig, loadDotEnv } from './config.js';
+import { listenFailure, startFailureLine, startupSummary } from './startup-log.js';
 
 /** Start: read config, build the app, listen; on SIGTERM/SIGINT drain and exit 0, a second signal forces exit. */
 async function main(): Promise<void> {
   loadDotEnv();
-  let config;
-  try {
-    config = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`Configuration error: ${error.message}\n`);
-      process.exit(78);
-    }
-    throw error;
-  }
+  const config = loadConfig();
   const app = await buildApp(config);
   process.on('unhandledRejection', (reason) => app.log.error({ err: reason }, 'unhandled rejection'));
 
@@ -36,10 +28,17 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  await app.listen({ port: config.port, host: config.host });
+  let listen: string;
+  try {
+    listen = await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    throw listenFailure(error, config);
+  }
+  app.log.info(startupSummary(config, app.chassis.mcp.status().map((server) => server.name), listen), 'started');
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`Failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
+  // The same JSON line format as the log, on the log's stream; 78 = EX_CONFIG for a bad setting.
+  process.stdout.write(`${startFailureLine(error)}\n`);
+  process.exit(error instanceof ConfigError ? 78 : 1);
 });

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawnServer } from './support/server-process.js';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -307,16 +307,11 @@ describe('start-up (#34)', () => {
   it('refuses ENABLE_USER_AUTH=true with a 31-character JWT_SECRET_KEY: exit ≠ 0, the message names the variable, not the value', async () => {
     const short = 'S3cr3t-value-of-31-characters!!';
     expect(short).toHaveLength(31);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: join(import.meta.dirname, '..'),
-      env: { PATH: process.env.PATH, ENABLE_USER_AUTH: 'true', JWT_SECRET_KEY: short, PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
+    const server = spawnServer({ ENABLE_USER_AUTH: 'true', JWT_SECRET_KEY: short, PORT: '0' });
+    server.ready.catch(() => undefined);
     const started = Date.now();
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const code = await server.exited;
+    const output = server.output();
     expect(Date.now() - started).toBeLessThan(5000 + 5000); // tsx compiles first on a cold cache
     expect(code).not.toBe(0);
     expect(output).toContain('JWT_SECRET_KEY');

@@ -99,7 +99,6 @@ describe('malformed requests never reach a 500', () => {
     ['an empty body', '', 'application/json'],
     ['a top-level array', '[{"role":"user","content":"x"}]', 'application/json'],
     ['a string', '"hello"', 'application/json'],
-    ['a wrong content type', '{"messages":[{"role":"user","content":"x"}]}', 'text/plain'],
     ['prototype poisoning', '{"__proto__":{"is_admin":true},"messages":[{"role":"user","content":"x"}]}', 'application/json'],
     ['constructor poisoning', '{"constructor":{"prototype":{"x":1}},"messages":[{"role":"user","content":"x"}]}', 'application/json'],
   ])('%s → 400 with a detail', async (_name, body, contentType) => {
@@ -108,6 +107,16 @@ describe('malformed requests never reach a 500', () => {
     const json = await response.json();
     expect(typeof json.detail).toBe('string');
     expect(JSON.stringify(json)).not.toMatch(/node_modules|at async|\(.*:\d+:\d+\)/);
+  });
+
+  it.each([
+    ['text/plain', '{"messages":[{"role":"user","content":"x"}]}'],
+    ['application/x-www-form-urlencoded', 'messages=x'],
+    ['multipart/form-data; boundary=b', '--b\r\nContent-Disposition: form-data; name="messages"\r\n\r\nx\r\n--b--\r\n'],
+  ])('a %s body → 415 UNSUPPORTED_MEDIA_TYPE naming application/json', async (contentType, body) => {
+    const response = await raw(body, contentType);
+    expect(response.status).toBe(415);
+    expect(await response.json()).toEqual({ detail: expect.stringContaining('application/json'), code: 'UNSUPPORTED_MEDIA_TYPE' });
   });
 
   it('a Content-Length larger than the body → 400, and the server stays healthy', async () => {

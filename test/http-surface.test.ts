@@ -115,12 +115,21 @@ describe('health and docs', () => {
 });
 
 describe('errors, headers and CORS', () => {
-  it('answers unknown routes and methods with JSON 404, and refuses TRACE', async () => {
-    for (const [method, path] of [['GET', '/nope'], ['DELETE', '/api/v1/agent/completion']] as const) {
+  it('answers unknown routes with JSON 404, a known path with another method with 405 and Allow, and refuses TRACE', async () => {
+    const missing = await fetch(`${open.url}/nope`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toMatchObject({ code: 'NOT_FOUND' });
+    expect(missing.headers.get('x-powered-by')).toBeNull();
+    for (const [method, path, allow] of [
+      ['DELETE', '/api/v1/agent/completion', 'POST'],
+      ['PUT', '/api/v1/agent/session/abc', 'DELETE, GET, HEAD'],
+      ['POST', '/health', 'GET, HEAD'],
+      ['GET', '/api/v1/agent/runs/r1/cancel', 'POST'],
+    ] as const) {
       const response = await fetch(`${open.url}${path}`, { method });
-      expect(response.status).toBe(404);
-      expect(typeof (await response.json()).detail).toBe('string');
-      expect(response.headers.get('x-powered-by')).toBeNull();
+      expect(response.status, `${method} ${path}`).toBe(405);
+      expect(response.headers.get('allow')).toBe(allow);
+      expect(await response.json()).toEqual({ detail: `${method} is not allowed on ${path}; allowed: ${allow}`, code: 'METHOD_NOT_ALLOWED' });
     }
     // fetch refuses to send TRACE, so ask with node:http
     const { request } = await import('node:http');

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
-import { post, readSse, startApp, type TestApp } from './support/app.js';
+import { post, readSse, readStreamUntil, startApp, type TestApp } from './support/app.js';
 import { createPgSchema, REDIS_TEST_URL, storesAvailable, uniqueRedisPrefix } from './support/stores.js';
 
 const stores = await storesAvailable();
@@ -39,8 +39,7 @@ describe.skipIf(!stores.pg || !stores.redis)('runs across two instances on Postg
   async function firstEvents(response: Response, count: number) {
     const reader = response.body!.getReader();
     const decoder = new TextDecoder();
-    let text = '';
-    while ((text.match(/\n\n/g) ?? []).length < count) text += decoder.decode((await reader.read()).value, { stream: true });
+    const text = await readStreamUntil(reader, (seen) => (seen.match(/\n\n/g) ?? []).length >= count, decoder);
     return { reader, text, decoder };
   }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
-import { post, readSse, startApp, type TestApp } from './support/app.js';
+import { post, readSse, readStreamUntil, startApp, type TestApp } from './support/app.js';
 
 let fake: FakeUpstream;
 let t: TestApp;
@@ -38,8 +38,7 @@ async function storedMessages(sessionId: string): Promise<Array<{ role: string; 
 async function frames(response: Response, count: number, controller: AbortController) {
   const reader = response.body!.getReader();
   const decoder = new TextDecoder();
-  let text = '';
-  while ((text.match(/\n\n/g) ?? []).length < count) text += decoder.decode((await reader.read()).value, { stream: true });
+  const text = await readStreamUntil(reader, (seen) => (seen.match(/\n\n/g) ?? []).length >= count, decoder);
   controller.abort(); // the client goes away mid-answer
   return text
     .split('\n\n')

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
-import { post, readSse } from './support/app.js';
+import { post, readSse, readStreamUntil } from './support/app.js';
 import { spawnServer as spawnMain } from './support/server-process.js';
 
 /** Persistence is off unless a test turns it on. */
@@ -68,8 +68,7 @@ describe('graceful shutdown (the real entry point as a child process)', () => {
       // A run of ~10 s on the session, stopped by SIGTERM once it is streaming.
       const slow = await post(`${first.url}/api/v1/agent/completion`, { session_id: sessionId, message: 'second', stream: true });
       const reader = slow.body!.getReader();
-      let text = '';
-      while (!text.includes('"type":"content"')) text += new TextDecoder().decode((await reader.read()).value);
+      let text = await readStreamUntil(reader, (seen) => seen.includes('"type":"content"'));
       const started = Date.now();
       first.child.kill('SIGTERM');
       for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += new TextDecoder().decode(chunk.value);

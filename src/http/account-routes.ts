@@ -15,11 +15,12 @@ import {
   TokenResponse,
   VerifyEmailBody,
 } from './account-schemas.js';
-import { ErrorResponse } from './agent-schemas.js';
+import { BEARER, COMMON_ERRORS, described, errorResponses, PUBLIC } from './openapi.js';
 import type { IdentityResolver } from './identity.js';
 import { limitAccountBodies } from './request-guards.js';
 
-const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
+// 503 also while ENABLE_USER_AUTH=false (FEATURE_DISABLED); 429 from the account rate limits.
+const errors = errorResponses(...COMMON_ERRORS, 413, 415);
 
 /** RFC 6749 §5.1: responses that carry tokens must never be cached. */
 function noStore(reply: FastifyReply): void {
@@ -43,38 +44,38 @@ export function registerAccountRoutes(app: FastifyInstance, accounts: Accounts |
       const service = () => accounts!;
       const tags = ['auth'];
 
-      typed.post('/register', { schema: { tags, summary: 'Create an account; a 6-digit code is emailed', body: RegisterBody, response: { 201: RegisterResponse, ...errors } } }, async (request, reply) => {
+      typed.post('/register', { schema: { operationId: 'register', tags, security: PUBLIC, summary: 'Create an account; a 6-digit code is emailed', body: RegisterBody, response: { 201: described(RegisterResponse, 'Created (the same answer when the email is taken: no account enumeration)'), ...errors, ...errorResponses(403, 409) } } }, async (request, reply) => {
         const created = await service().register(request.body, caller(request));
         return reply.code(201).send(created);
       });
-      typed.post('/verify-email', { schema: { tags, summary: 'Verify the email address with the emailed code', body: VerifyEmailBody, response: { 200: SuccessResponse, ...errors } } }, async (request) =>
+      typed.post('/verify-email', { schema: { operationId: 'verifyEmail', tags, security: PUBLIC, summary: 'Verify the email address with the emailed code', body: VerifyEmailBody, response: { 200: described(SuccessResponse, 'Verified'), ...errors } } }, async (request) =>
         service().verifyEmail(request.body, caller(request)),
       );
-      typed.post('/resend-verification', { schema: { tags, summary: 'Send a new verification code (1 per minute per address)', body: EmailBody, response: { 200: SuccessResponse, ...errors } } }, async (request) =>
+      typed.post('/resend-verification', { schema: { operationId: 'resendVerification', tags, security: PUBLIC, summary: 'Send a new verification code (1 per minute per address)', body: EmailBody, response: { 200: described(SuccessResponse, 'Sent, or not: the same answer for every address'), ...errors } } }, async (request) =>
         service().resendVerification(request.body, caller(request)),
       );
-      typed.post('/login', { schema: { tags, summary: 'Log in with email and password', body: LoginBody, response: { 200: TokenResponse, ...errors } } }, async (request, reply) => {
+      typed.post('/login', { schema: { operationId: 'login', tags, security: PUBLIC, summary: 'Log in with email and password', body: LoginBody, response: { 200: described(TokenResponse, 'Tokens'), ...errors, ...errorResponses(403) } } }, async (request, reply) => {
         noStore(reply);
         return service().login(request.body, caller(request));
       });
-      typed.post('/refresh', { schema: { tags, summary: 'Exchange a refresh token for new tokens (rotation)', body: RefreshBody, response: { 200: TokenResponse, ...errors } } }, async (request, reply) => {
+      typed.post('/refresh', { schema: { operationId: 'refreshTokens', tags, security: PUBLIC, summary: 'Exchange a refresh token for new tokens (rotation)', body: RefreshBody, response: { 200: described(TokenResponse, 'New tokens; the refresh token given is retired'), ...errors } } }, async (request, reply) => {
         noStore(reply);
         return service().refresh(request.body, caller(request));
       });
-      typed.post('/logout', { schema: { tags, summary: "Revoke the refresh token's family (idempotent)", body: RefreshBody, response: { 200: SuccessResponse, ...errors } } }, async (request) =>
+      typed.post('/logout', { schema: { operationId: 'logout', tags, security: PUBLIC, summary: "Revoke the refresh token's family (idempotent)", body: RefreshBody, response: { 200: described(SuccessResponse, 'Logged out (also when the token was unknown)'), ...errors } } }, async (request) =>
         service().logout(request.body, caller(request)),
       );
-      typed.post('/google', { schema: { tags, summary: 'Sign in with a Google ID token', body: GoogleBody, response: { 200: TokenResponse, ...errors } } }, async (request, reply) => {
+      typed.post('/google', { schema: { operationId: 'googleSignIn', tags, security: PUBLIC, summary: 'Sign in with a Google ID token', body: GoogleBody, response: { 200: described(TokenResponse, 'Tokens'), ...errors, ...errorResponses(403, 409) } } }, async (request, reply) => {
         noStore(reply);
         return service().google(request.body, caller(request));
       });
-      typed.post('/password-reset', { schema: { tags, summary: 'Email a password-reset code (same answer for any address)', body: EmailBody, response: { 200: SuccessResponse, ...errors } } }, async (request) =>
+      typed.post('/password-reset', { schema: { operationId: 'requestPasswordReset', tags, security: PUBLIC, summary: 'Email a password-reset code (same answer for any address)', body: EmailBody, response: { 200: described(SuccessResponse, 'Sent, or not: the same answer for every address'), ...errors } } }, async (request) =>
         service().requestPasswordReset(request.body, caller(request)),
       );
-      typed.post('/password-reset/confirm', { schema: { tags, summary: 'Set a new password with the emailed code', body: ResetConfirmBody, response: { 200: SuccessResponse, ...errors } } }, async (request) =>
+      typed.post('/password-reset/confirm', { schema: { operationId: 'confirmPasswordReset', tags, security: PUBLIC, summary: 'Set a new password with the emailed code', body: ResetConfirmBody, response: { 200: described(SuccessResponse, 'The new password is set'), ...errors } } }, async (request) =>
         service().confirmPasswordReset(request.body, caller(request)),
       );
-      typed.get('/me', { schema: { tags, summary: 'The logged-in user', security: [{ bearer: [] }], response: { 200: MeResponse, ...errors } } }, async (request) =>
+      typed.get('/me', { schema: { operationId: 'getMe', tags, security: BEARER, summary: 'The logged-in user', response: { 200: described(MeResponse, 'The user'), ...errors } } }, async (request) =>
         service().me(await identity(request)),
       );
     },

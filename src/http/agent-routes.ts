@@ -9,8 +9,9 @@ import type { ChatMessage, ModelClient } from '../model/index.js';
 import type { Principal } from '../principal.js';
 import type { IdempotencyStore, RunRegistry, StoredResponse } from '../runs/index.js';
 import type { ToolRegistry, ToolSelection } from '../tools/index.js';
-import { completionSchemas, ErrorResponse, type CompletionRequest } from './agent-schemas.js';
+import { completionSchemas, IdempotencyHeaders, ToolList, type CompletionRequest } from './agent-schemas.js';
 import { errorBody, logError } from './error-handler.js';
+import { CALLER_SECURITY, COMMON_ERRORS, described, errorResponses, jsonOrStream } from './openapi.js';
 import { idempotencyClaim, replayIdempotent, type IdempotencyClaim } from './idempotent-replay.js';
 import type { IdentityResolver } from './identity.js';
 import type { ApprovalService } from '../approvals/index.js';
@@ -49,10 +50,16 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
     '/api/v1/agent/completion',
     {
       schema: {
+        operationId: 'createCompletion',
         tags: ['agent'],
         summary: 'Run the agent loop with tool calling (JSON, or SSE with "stream": true)',
+        security: CALLER_SECURITY,
+        headers: IdempotencyHeaders,
         body: schemas.CompletionRequest,
-        response: { 200: schemas.CompletionResponse, '4xx': ErrorResponse, '5xx': ErrorResponse },
+        response: {
+          200: jsonOrStream(schemas.CompletionResponse, 'The answer (JSON), or with "stream": true the run\'s events (X-Run-Id and X-Session-Id headers name the run and session)'),
+          ...errorResponses(...COMMON_ERRORS, 404, 409, 413, 415, 502, 504),
+        },
       },
     },
     async (request, reply) => {
@@ -92,7 +99,15 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
 
   typed.get(
     '/api/v1/tools',
-    { schema: { tags: ['agent'], summary: 'Tools the agent can use (names for allowed_tools)' } },
+    {
+      schema: {
+        operationId: 'listTools',
+        tags: ['agent'],
+        summary: 'Tools the agent can use (names for allowed_tools)',
+        security: CALLER_SECURITY,
+        response: { 200: described(ToolList, 'Every tool: local ones and those of the MCP servers connected so far'), ...errorResponses(...COMMON_ERRORS) },
+      },
+    },
     async (request) => {
       await deps.identity(request);
       return {

@@ -1,6 +1,7 @@
 import type { Static } from 'typebox';
 import { Type } from '../json-schema.js';
 import type { Config } from '../config.js';
+import { ErrorBody as ErrorResponse, Usage } from './openapi.js';
 
 /**
  * The completion request, built from the configured limits so the same numbers validate requests
@@ -30,7 +31,8 @@ export function completionSchemas(config: Config) {
     { description: 'One message in OpenAI chat format' },
   );
 
-  const CompletionRequest = Type.Object({
+  const CompletionRequest = Type.Object(
+    {
     messages: Type.Optional(
       Type.Array(Message, {
         minItems: 1,
@@ -65,20 +67,24 @@ export function completionSchemas(config: Config) {
     metadata: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), { description: `Kept on the session; at most ${config.maxMetadataSize} bytes as JSON` }),
     ),
-  });
-
-  const Usage = Type.Object({
-    prompt_tokens: Type.Integer(),
-    completion_tokens: Type.Integer(),
-    total_tokens: Type.Integer(),
-  });
+    },
+    {
+      description: 'Client-side mode sends "messages"; server-side mode sends "message" (and "session_id" to continue)',
+      // What Swagger UI pre-fills: it must run as it is (issue 12).
+      examples: [{ messages: [{ role: 'user', content: 'What is 2+2?' }], allowed_tools: ['calculate'] }],
+    },
+  );
 
   const CompletionResponse = Type.Object({
     role: Type.Literal('assistant'),
     content: Type.String(),
     session_id: Type.Union([Type.String(), Type.Null()]),
     run_id: Type.String({ description: 'This run: GET /api/v1/agent/runs/{run_id} shows it' }),
-    stop_reason: Type.String({ description: 'stop | length | max_steps | content_filter | cancelled | approval_required' }),
+    stop_reason: Type.String({
+      enum: ['stop', 'length', 'max_steps', 'content_filter', 'cancelled', 'approval_required'],
+      description:
+        'stop: the model finished; length: max_tokens; max_steps: the step cap; content_filter: the provider filtered; cancelled: POST /runs/{run_id}/cancel stopped it; approval_required: a tool call waits for a decision (pending_approvals)',
+    }),
     tool_calls: Type.Optional(Type.Array(ToolCall)),
     pending_approvals: Type.Optional(
       Type.Array(
@@ -92,9 +98,25 @@ export function completionSchemas(config: Config) {
   return { CompletionRequest, CompletionResponse, ErrorResponse };
 }
 
-export const ErrorResponse = Type.Object(
-  { detail: Type.String(), code: Type.Optional(Type.String()) },
-  { additionalProperties: true },
-);
+export { ErrorBody as ErrorResponse } from './openapi.js';
 
 export type CompletionRequest = Static<ReturnType<typeof completionSchemas>['CompletionRequest']>;
+
+/** Headers of POST /agent/completion. Documented and bounded here; idempotent-replay.ts checks the key's characters. */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 255, description: 'Retry-safe key, 1-255 visible ASCII characters: the same key and body get the same run (README, "Runs")' }),
+  ),
+});
+
+/** GET /api/v1/tools. */
+export const ToolList = Type.Object({
+  tools: Type.Array(
+    Type.Object({
+      name: Type.String({ maxLength: 64, description: 'The name for allowed_tools and tool calls' }),
+      description: Type.String(),
+      source: Type.String({ maxLength: 300, description: '"local", or "mcp:<server>"' }),
+      parameters: Type.Record(Type.String(), Type.Unknown(), { description: "The tool's arguments as JSON Schema" }),
+    }),
+  ),
+});

@@ -4,6 +4,7 @@ import type { AgentCatalog, AgentDefinition } from '../agents/catalog.js';
 import { findAgent } from '../agents/resolve.js';
 import { Type } from '../json-schema.js';
 import { ErrorResponse } from './agent-schemas.js';
+import { errorResponses } from './openapi.js';
 import type { IdentityResolver } from './identity.js';
 
 const AgentSummary = Type.Object(
@@ -20,7 +21,9 @@ const AgentSummary = Type.Object(
 
 const AgentList = Type.Object({ agents: Type.Array(AgentSummary) }, { description: 'Every agent, by name' });
 const AgentParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) });
+// 429 (general rate limit) and 500 can answer any /api/v1 route.
 const errors = {
+  ...errorResponses(429, 500),
   401: { ...ErrorResponse, description: 'Not authenticated' },
   404: { ...ErrorResponse, description: 'AGENT_NOT_FOUND: no agent with that name' },
 };
@@ -49,7 +52,7 @@ export function registerAgentsRoutes(app: FastifyInstance, agents: AgentCatalog,
         tags: ['agents'],
         summary: 'Named agents ("agent" in a completion request)',
         security,
-        response: { 200: { ...AgentList, description: 'The agents' }, 401: errors[401] },
+        response: { 200: { ...AgentList, description: 'The agents' }, 401: errors[401], ...errorResponses(429, 500) },
       },
     },
     async (request) => {

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '../json-schema.js';
 import type { ApprovalService } from '../approvals/index.js';
 import { ErrorResponse } from './agent-schemas.js';
+import { errorResponses } from './openapi.js';
 import type { IdentityResolver } from './identity.js';
 
 export interface ApprovalRouteDeps {
@@ -49,7 +50,9 @@ const Approval = Type.Object({
 });
 
 const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }, {}];
+// 429 (general rate limit) and 500 can answer any /api/v1 route.
 const errors = {
+  ...errorResponses(429, 500),
   400: { ...ErrorResponse, description: 'The body is not a decision' },
   401: { ...ErrorResponse, description: 'Not authenticated' },
   403: { ...ErrorResponse, description: 'Neither the owner of the run nor of its session (code FORBIDDEN)' },

@@ -49,18 +49,58 @@ async function buildDocsApp(routes: readonly RouteOptions[], version: string): P
   await docs.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'Agent Chassis', version, description: 'A ready backend for LLM agents' },
+      info: {
+        title: 'Agent Chassis',
+        version,
+        description:
+          'A ready backend for LLM agents. Errors are JSON {detail, code}. Routes marked with apiKey/bearer need X-API-Key or a Bearer token when CHASSIS_API_KEY or ENABLE_USER_AUTH is set; with neither the API is open.',
+        license: { name: 'Proprietary', url: 'https://example.invalid/license' },
+        contact: { name: 'Agent Chassis maintainers', url: 'https://example.invalid/agent-chassis' },
+      },
+      // Relative: the document describes the server that serves it, wherever it is deployed.
+      // x-internal: false tells inventory linters (OWASP API9) this is the public surface.
+      servers: [{ url: '/', description: 'Production: the server that serves this document', 'x-internal': false } as { url: string; description: string }],
+      tags: [
+        { name: 'agent', description: 'Run the agent loop; list its tools' },
+        { name: 'agents', description: 'Named agents (AGENTS_DIR and code)' },
+        { name: 'runs', description: 'Follow, resume and cancel runs' },
+        { name: 'sessions', description: 'Server-side conversations and who may use them' },
+        { name: 'auth', description: 'User accounts (ENABLE_USER_AUTH=true)' },
+        { name: 'health', description: 'Liveness and store status' },
+      ],
       components: {
         securitySchemes: {
-          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-          bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'CHASSIS_API_KEY; X-User-ID then names the end user' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'An access token from /auth/login, /auth/refresh or /auth/google: HS256 with typ, iss, aud, exp, nbf and jti checked, following RFC8725',
+          },
         },
       },
-      security: [{ apiKey: [] }, { bearer: [] }, {}],
+      security: [{ apiKey: [] }, { bearer: [] }],
     },
+    transform: ({ schema, url }) => ({ schema: integerQueries(schema), url }),
   });
   for (const route of routes) docs.route({ method: route.method, url: route.url, schema: route.schema, handler: async () => null });
   await docs.register(swaggerUi, { routePrefix: '/docs' });
   await docs.ready();
   return docs;
+}
+
+/**
+ * Query values arrive as text and are validated as digit strings (Ajv does not coerce types
+ * here, so a body's "1" never passes for 1); on the wire that is exactly an integer query
+ * parameter, and the document says so, so generated clients take numbers.
+ */
+function integerQueries(schema: any): any {
+  const properties = schema?.querystring?.properties;
+  if (properties === undefined) return schema;
+  const typed: Record<string, unknown> = {};
+  for (const [name, property] of Object.entries<any>(properties)) {
+    const digits = typeof property.pattern === 'string' ? /^\^\[0-9\]\{1,(\d+)\}\$$/.exec(property.pattern) : null;
+    typed[name] = digits === null ? property : { type: 'integer', format: 'int64', minimum: 0, maximum: 10 ** Number(digits[1]) - 1, description: property.description };
+  }
+  return { ...schema, querystring: { ...schema.querystring, properties: typed } };
 }

@@ -19,7 +19,7 @@ function toChassisError(error: unknown): ChassisError {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ChassisError(413, 'BODY_TOO_LARGE', 'Request body is too large');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ChassisError(400, 'VALIDATION_FAILED', 'Unsupported Content-Type: send application/json');
+      return new ChassisError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported Content-Type: send application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new ChassisError(400, 'VALIDATION_FAILED', 'The request body is empty: send a JSON object');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -47,14 +47,17 @@ export function logError(log: FastifyBaseLogger, error: ChassisError): void {
   else log.info(fields, error.detail);
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, wrongMethod?: (method: string, path: string) => ChassisError | null): void {
   app.setErrorHandler((error, request: FastifyRequest, reply: FastifyReply) => {
     const mapped = toChassisError(error);
     logError(request.log, mapped);
     return reply.code(mapped.status).headers(mapped.headers).send(errorBody(mapped));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ detail: `Not found: ${request.method} ${request.url.split('?')[0]}`, code: 'NOT_FOUND' });
+    const path = request.url.split('?')[0]!;
+    const notAllowed = wrongMethod?.(request.method, path);
+    if (notAllowed) return reply.code(405).headers(notAllowed.headers).send(errorBody(notAllowed));
+    return reply.code(404).send({ detail: `Not found: ${request.method} ${request.url.split('?')[0]}`, code: 'NOT_FOUND' });
   });
 }
 

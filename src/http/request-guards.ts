@@ -1,6 +1,5 @@
 import type { FastifyInstance } from 'fastify';
 import { ChassisError } from '../errors.js';
-import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
 import type { IdentityResolver } from './identity.js';
 
 /**
@@ -50,24 +49,6 @@ export const BODILESS_LIMIT_BYTES = 1024;
 export function limitBodilessRoutes(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     if (route.schema?.body === undefined) route.bodyLimit ??= BODILESS_LIMIT_BYTES;
-  });
-}
-
-/**
- * The JSON body parser: Fastify's own (prototype-poisoning checks kept), after a one-pass check of
- * the nesting depth, so a deeply nested body gets a 400 naming the limit instead of overflowing the
- * stack later (JSON.stringify, validation) into a 500.
- */
-export function registerJsonBodyParser(app: FastifyInstance): void {
-  const parse = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
-    if (jsonTooDeep(text, MAX_JSON_DEPTH)) {
-      done(new ChassisError(400, 'JSON_TOO_DEEP', `The request body nests arrays/objects more than ${MAX_JSON_DEPTH} levels deep; the limit is ${MAX_JSON_DEPTH}`), undefined);
-      return;
-    }
-    parse(request, text, done);
   });
 }
 

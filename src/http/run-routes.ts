@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import { badRequest, ChassisError, forbidden, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
 import type { RunRegistry, RunView } from '../runs/index.js';
-import { ErrorResponse } from './agent-schemas.js';
+import { CALLER_SECURITY, COMMON_ERRORS, described, errorResponses, jsonOrStream, Usage } from './openapi.js';
 import { streamEvents } from './run-output.js';
 import type { IdentityResolver } from './identity.js';
 import type { SessionService } from '../sessions/index.js';
@@ -23,15 +23,16 @@ export interface RunRouteDeps {
   sessions?: Pick<SessionService, 'view'>;
 }
 
-const RunParams = Type.Object({ run_id: Type.String({ minLength: 1, maxLength: 128 }) });
+const RunParams = Type.Object({ run_id: Type.String({ minLength: 1, maxLength: 128, description: 'The run id (X-Run-Id, run_id)' }) });
+const runErrors = errorResponses(...COMMON_ERRORS, 403, 404);
 
 const RunStatus = Type.Object({
   run_id: Type.String(),
-  status: Type.String({ description: 'running | waiting_approval | completed | failed | cancelled' }),
+  status: Type.String({ enum: ['running', 'waiting_approval', 'completed', 'failed', 'cancelled'] }),
   pending_approvals: Type.Optional(Type.Array(PendingApprovalSchema, { description: 'While waiting_approval: the calls waiting for a decision' })),
   session_id: Type.Union([Type.String(), Type.Null()]),
   stop_reason: Type.Union([Type.String(), Type.Null()]),
-  usage: Type.Union([Type.Object({ prompt_tokens: Type.Integer(), completion_tokens: Type.Integer(), total_tokens: Type.Integer() }), Type.Null()]),
+  usage: Type.Union([Usage, Type.Null()]),
   error: Type.Union([Type.Object({ detail: Type.String(), code: Type.String() }), Type.Null()]),
   created_at: Type.String(),
   ended_at: Type.Union([Type.String(), Type.Null()]),
@@ -73,7 +74,16 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
 
   typed.get(
     '/api/v1/agent/runs/:run_id',
-    { schema: { tags: ['runs'], summary: 'Status of a run', params: RunParams, response: { 200: RunStatus, '4xx': ErrorResponse } } },
+    {
+      schema: {
+        operationId: 'getRun',
+        tags: ['runs'],
+        summary: 'Status of a run',
+        security: CALLER_SECURITY,
+        params: RunParams,
+        response: { 200: described(RunStatus, "The run's status"), ...runErrors },
+      },
+    },
     async (request) => describeRun(await findRun(request, request.params.run_id)),
   );
 
@@ -81,11 +91,21 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     '/api/v1/agent/runs/:run_id/stream',
     {
       schema: {
+        operationId: 'streamRun',
         tags: ['runs'],
         summary: 'Replay the events after Last-Event-ID (or ?after=seq), then follow the run live to its end',
+        security: CALLER_SECURITY,
         params: RunParams,
+        headers: Type.Object({
+          'last-event-id': Type.Optional(Type.String({ maxLength: 200, description: 'Resume after this event: "<run_id>:<seq>" as sent in its id: line (EventSource sends it by itself)' })),
+        }),
         // Query values are strings (types are never coerced here): a digits pattern, parsed below.
         querystring: Type.Object({ after: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$', description: 'Replay events with seq > after' })) }),
+        response: {
+          200: jsonOrStream(null, "The run's events after the resume point, then live to its terminal done or error"),
+          204: described(Type.Null(), 'The run has ended and nothing follows the resume point (an EventSource stops reconnecting)'),
+          ...runErrors,
+        },
       },
     },
     async (request, reply) => {
@@ -94,14 +114,23 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
       const after = request.query.after === undefined ? undefined : Number(request.query.after);
       const afterSeq = resumePoint(after, request.headers['last-event-id'], runId);
       // Nothing left to send: 204 tells an EventSource to stop reconnecting (an empty 200 would make it retry forever).
-      if (view.status !== 'running' && afterSeq >= view.eventCount) return reply.code(204).send();
+      if (view.status !== 'running' && afterSeq >= view.eventCount) return reply.code(204).send(null);
       await streamEvents(reply, runId, view, afterSeq, deps.config.sseHeartbeatSeconds);
     },
   );
 
   typed.post(
     '/api/v1/agent/runs/:run_id/cancel',
-    { schema: { tags: ['runs'], summary: 'Stop a run (idempotent)', params: RunParams, response: { 200: RunStatus, '4xx': ErrorResponse } } },
+    {
+      schema: {
+        operationId: 'cancelRun',
+        tags: ['runs'],
+        summary: 'Stop a run (idempotent)',
+        security: CALLER_SECURITY,
+        params: RunParams,
+        response: { 200: described(RunStatus, 'The run after the cancel: cancelled, or how it had already ended'), ...runErrors },
+      },
+    },
     async (request) => {
       const runId = request.params.run_id;
       const view = await findRun(request, runId);

@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { badRequest } from '../errors.js';
 import type { SessionRecord, SessionService, StoredMessage } from '../sessions/index.js';
-import { ErrorResponse } from './agent-schemas.js';
+import { CALLER_SECURITY, COMMON_ERRORS, described, errorResponses } from './openapi.js';
 import type { IdentityResolver } from './identity.js';
 import {
   AccessPatchBody,
@@ -24,7 +24,9 @@ export interface SessionRouteDeps {
   sessions?: SessionService;
 }
 
-const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
+// 400 also when ENABLE_PERSISTENCE=false; 403/404 per the access rules.
+const errors = errorResponses(...COMMON_ERRORS, 403, 404);
+const security = CALLER_SECURITY;
 
 /** Reading, sharing and deleting server-side sessions (SPEC §4), plus reading them back page by page. */
 export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDeps): void {
@@ -37,7 +39,16 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDe
 
   typed.get(
     '/api/v1/agent/session/:id',
-    { schema: { tags, summary: 'A session: counts, times, model, metadata; its access block for the owner', params: SessionParams, response: { 200: SessionResponse, ...errors } } },
+    {
+      schema: {
+        operationId: 'getSession',
+        tags,
+        summary: 'A session: counts, times, model, metadata; its access block for the owner',
+        security,
+        params: SessionParams,
+        response: { 200: described(SessionResponse, 'The session'), ...errors },
+      },
+    },
     async (request) => {
       const principal = await deps.identity(request);
       const { session, isOwner } = await sessions().view(principal, request.params.id);
@@ -53,10 +64,12 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDe
     {
       schema: {
         tags,
+        operationId: 'updateSessionAccess',
         summary: 'Share a session: public flag, whitelist, blacklist (owner only, needs auth)',
+        security,
         params: SessionParams,
         body: AccessPatchBody,
-        response: { 200: AccessResponse, ...errors },
+        response: { 200: described(AccessResponse, 'The access settings after the change'), ...errors, ...errorResponses(413, 415) },
       },
     },
     async (request) => {
@@ -68,7 +81,16 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDe
 
   typed.delete(
     '/api/v1/agent/session/:id',
-    { schema: { tags, summary: 'Delete a session and its messages (owner only)', params: SessionParams, response: { 200: DeleteResponse, ...errors } } },
+    {
+      schema: {
+        operationId: 'deleteSession',
+        tags,
+        summary: 'Delete a session and its messages (owner only)',
+        security,
+        params: SessionParams,
+        response: { 200: described(DeleteResponse, 'Deleted'), ...errors },
+      },
+    },
     async (request) => {
       const principal = await deps.identity(request);
       await sessions().remove(principal, request.params.id);
@@ -81,10 +103,12 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDe
     {
       schema: {
         tags,
+        operationId: 'listSessionMessages',
         summary: 'A page of the stored messages, oldest first (latest page by default; "before"/"after" page by seq)',
+        security,
         params: SessionParams,
         querystring: MessagesQuery,
-        response: { 200: MessagesResponse, ...errors },
+        response: { 200: described(MessagesResponse, 'A page of messages'), ...errors },
       },
     },
     async (request) => {
@@ -109,9 +133,11 @@ export function registerSessionRoutes(app: FastifyInstance, deps: SessionRouteDe
     {
       schema: {
         tags,
+        operationId: 'listSessions',
         summary: 'Your own sessions, most recently updated first (needs auth)',
+        security,
         querystring: SessionsQuery,
-        response: { 200: SessionsResponse, ...errors },
+        response: { 200: described(SessionsResponse, 'A page of your sessions'), ...errorResponses(...COMMON_ERRORS) },
       },
     },
     async (request) => {

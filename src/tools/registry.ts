@@ -25,7 +25,9 @@ export interface ToolSelection {
 export class ToolRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly aliases = new Map<string, string>();
-  private readonly ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false });
+  // Formats are not checked (this Ajv has none, so it would print "unknown format … ignored" to the
+  // console for every MCP schema using one, outside our JSON log); the MCP server checks its own input.
+  private readonly ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, validateFormats: false });
   private selectAllCache: ToolSelection | null = null;
 
   constructor(private readonly defaultTimeoutSeconds: number) {}
@@ -85,6 +87,15 @@ export class ToolRegistry {
     }
     const unknown = allowed.filter((name) => this.resolve(name) === undefined);
     if (unknown.length > 0) {
+      // A plain name several MCP servers offer means none of them: say which qualified names exist.
+      const known = [...this.entries.keys(), ...this.aliases.keys()];
+      const ambiguous = unknown.map((name) => ({ name, qualified: [...new Set(known.filter((candidate) => candidate.endsWith(`__${name}`)))].sort() }));
+      const hints = ambiguous.filter((entry) => entry.qualified.length > 0);
+      if (hints.length > 0) {
+        throw badRequest(
+          `allowed_tools: ${hints.map((entry) => `'${entry.name}' is offered by more than one MCP server; name one of ${entry.qualified.join(', ')}`).join('; ')}`,
+        );
+      }
       throw badRequest(`allowed_tools names unknown tools: ${unknown.join(', ')} (GET /api/v1/tools lists them)`);
     }
     const names = new Set(allowed.map((name) => this.resolve(name)!));

@@ -1,7 +1,11 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildApp, type AppOverrides } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+
+const NO_MCP_CONFIG = join(tmpdir(), 'chassis-tests-no-mcp-config', 'absent.json');
 
 export interface TestApp {
   app: FastifyInstance;
@@ -13,7 +17,12 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** A real server on a loopback port, configured only from `env` (never the process environment; persistence and the general rate limit default to off). */
+/**
+ * A real server on a loopback port, configured only from `env` (never the process environment, never
+ * a `.env` file; persistence and the general rate limit default to off). Files the repository may
+ * hold on a developer's machine are never read either: without MCP_CONFIG_PATH there are no MCP
+ * servers (not the repo's mcp_config.json), without DATABASE_URL the database is in memory.
+ */
 export async function startApp(env: Record<string, string> = {}, overrides: AppOverrides = {}): Promise<TestApp> {
   const lines: string[] = [];
   const stream = new Writable({
@@ -23,7 +32,14 @@ export async function startApp(env: Record<string, string> = {}, overrides: AppO
     },
   });
   // The general rate limit is off unless a test asks for it: every test client shares 127.0.0.1.
-  const config = loadConfig({ ENABLE_PERSISTENCE: 'false', ENABLE_RATE_LIMITING: 'false', LOG_LEVEL: 'info', ...env });
+  const config = loadConfig({
+    ENABLE_PERSISTENCE: 'false',
+    ENABLE_RATE_LIMITING: 'false',
+    LOG_LEVEL: 'info',
+    MCP_CONFIG_PATH: NO_MCP_CONFIG,
+    DATABASE_URL: 'sqlite::memory:',
+    ...env,
+  });
   const app = await buildApp(config, { logStream: stream, ...overrides });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
@@ -59,6 +75,20 @@ export async function readSse(response: Response): Promise<{ events: any[]; comm
     if (data.length > 0) events.push(JSON.parse(data.join('\n')));
   }
   return { events, comments, raw };
+}
+
+/**
+ * Reads a stream until `until(text so far)` holds and returns the text; throws as soon as the stream
+ * ends first, so a test never spins on a finished stream (read() then gives no more bytes).
+ */
+export async function readStreamUntil(reader: ReadableStreamDefaultReader<Uint8Array>, until: (text: string) => boolean, decoder = new TextDecoder()): Promise<string> {
+  let text = '';
+  while (!until(text)) {
+    const chunk = await reader.read();
+    if (chunk.done) throw new Error(`the stream ended before the awaited point; it sent:\n${text}`);
+    text += decoder.decode(chunk.value, { stream: true });
+  }
+  return text;
 }
 
 export function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Response> {

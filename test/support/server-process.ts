@@ -2,11 +2,17 @@
 // cannot show: signals and exit codes, crashes (SIGKILL), its own descriptors and memory, and timing
 // where the test's HTTP client would otherwise share the server's event loop.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+// By absolute URL: the server runs in an empty directory, where a bare `tsx` would not resolve.
+const TSX = pathToFileURL(join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
+const EXIT_WITH_PARENT = pathToFileURL(fileURLToPath(new URL('./exit-with-parent.mjs', import.meta.url))).href;
 const START_TIMEOUT_MS = 20_000;
 const HEAP_PROBE = fileURLToPath(new URL('./heap-probe.mjs', import.meta.url));
 /** Node arguments for a server whose retained memory a test measures with `retainedBytes`. */
@@ -45,22 +51,33 @@ export function freePort(): Promise<number> {
 
 /**
  * Runs src/main.ts with PATH, HOST=127.0.0.1 and PORT (`port`, or a free one) plus `env`, and nothing
- * else from this process's environment: callers pass every setting they rely on. `nodeArgs` go
- * before the script (e.g. `--expose-gc`); `script` replaces src/main.ts (a test entry with extra tools).
+ * else from this process's environment: callers pass every setting they rely on. It runs in a fresh
+ * empty directory, so a developer's `.env`, `mcp_config.json` or `./data` in the repository never
+ * reach it (relative paths in `env` are relative to that directory). It exits by itself when the
+ * test process goes away, even on SIGKILL, so an interrupted run leaves no server behind.
+ * `nodeArgs` go before the script (e.g. `--expose-gc`); `script` replaces src/main.ts (a test entry
+ * with extra tools; give it as an absolute path).
  */
 export function spawnServer(env: Record<string, string>, port?: number, nodeArgs: string[] = [], script = MAIN): StartingServer {
   let text = '';
   let child!: ChildProcess;
   const started = (port === undefined ? freePort() : Promise.resolve(port)).then((chosen) => {
-    child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env, PORT: String(chosen) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const cwd = mkdtempSync(join(tmpdir(), 'chassis-server-'));
+    child = spawn(process.execPath, [...nodeArgs, '--import', EXIT_WITH_PARENT, '--import', TSX, script], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.json'), HOST: '127.0.0.1', ...env, PORT: String(chosen) },
+      // The IPC channel is only a lifeline: it closes when this process dies (see exit-with-parent.mjs).
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
     });
     child.stdout!.on('data', (chunk) => (text += chunk));
     child.stderr!.on('data', (chunk) => (text += chunk));
     // 'close' rather than 'exit': by then all the output has been read.
-    const exited: Exit = new Promise((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? -1)));
+    const exited: Exit = new Promise((resolve) =>
+      child.once('close', (code, signal) => {
+        rmSync(cwd, { recursive: true, force: true });
+        resolve(code ?? signal ?? -1);
+      }),
+    );
     return { url: `http://127.0.0.1:${chosen}`, exited };
   });
   const exited = started.then((s) => s.exited);

@@ -24,7 +24,7 @@ export interface HttpServerSpec {
 export type McpConfigResult =
   | { status: 'missing' }
   | { status: 'invalid'; reason: string }
-  | { status: 'ok'; servers: McpServerSpec[]; skipped: Array<{ name: string; reason: string }> };
+  | { status: 'ok'; servers: McpServerSpec[]; skipped: Array<{ name: string; reason: string; expected: boolean }> };
 
 type Variables = Readonly<Record<string, string | undefined>>;
 
@@ -37,7 +37,15 @@ const TRANSPORTS: Record<string, 'stdio' | 'streamable_http' | 'sse'> = {
   http: 'streamable_http',
 };
 
-class EntryError extends Error {}
+/** A config entry that cannot run; `expected` when it is a normal situation (an unset `${VAR}`), not a mistake. */
+class EntryError extends Error {
+  constructor(
+    message: string,
+    readonly expected = false,
+  ) {
+    super(message);
+  }
+}
 
 /**
  * Reads MCP_CONFIG_PATH: `{"mcpServers": {name: {command, args, env, cwd?} | {url, headers, transport?}}}`.
@@ -63,13 +71,13 @@ export function readMcpConfig(path: string, variables: Variables): McpConfigResu
     return { status: 'invalid', reason: 'must be a JSON object with an "mcpServers" object: {"mcpServers": {"name": {...}}}' };
   }
   const servers: McpServerSpec[] = [];
-  const skipped: Array<{ name: string; reason: string }> = [];
+  const skipped: Array<{ name: string; reason: string; expected: boolean }> = [];
   for (const [name, entry] of Object.entries(parsed.mcpServers)) {
     try {
       servers.push(serverSpec(name, entry, variables));
     } catch (error) {
       if (!(error instanceof EntryError)) throw error;
-      skipped.push({ name, reason: error.message });
+      skipped.push({ name, reason: error.message, expected: error.expected });
     }
   }
   return { status: 'ok', servers, skipped };
@@ -141,7 +149,8 @@ function substituteAll(values: Record<string, string>, field: string, variables:
       key,
       value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_match, variable: string) => {
         const replacement = Object.hasOwn(variables, variable) ? variables[variable] : undefined;
-        if (replacement === undefined) throw new EntryError(`${field}.${key} uses \${${variable}}, which is not set in the environment`);
+        // Expected: an example entry whose token this deployment does not have (logged at info).
+        if (replacement === undefined) throw new EntryError(`${field}.${key} uses \${${variable}}, which is not set in the environment`, true);
         return replacement;
       }),
     ]),

@@ -21,7 +21,11 @@ export async function createMcpTools(options: McpToolsOptions): Promise<McpTools
     log.error({ path: options.configPath }, `MCP config file ${options.configPath} ${config.reason}; running without MCP tools`);
     return noMcpTools;
   }
-  for (const { name, reason } of config.skipped) log.error({ mcpServer: name }, `MCP server '${name}' skipped: ${reason}`);
+  for (const { name, reason, expected } of config.skipped) {
+    // An unset ${VAR} is how an example entry stays off until its token is given: not an error.
+    if (expected) log.info({ mcpServer: name }, `MCP server '${name}' skipped: ${reason}`);
+    else log.error({ mcpServer: name }, `MCP server '${name}' skipped: ${reason}`);
+  }
   if (config.servers.length === 0) return noMcpTools;
   const { connectMcpServers } = await import('./mcp-tools.js');
   return connectMcpServers(config.servers, options);

@@ -121,7 +121,13 @@ function mcpTool(name: string, handle: McpServerHandle, info: McpToolInfo, timeo
     async run(args, { signal }) {
       // The registry times the call out and aborts `signal`, which cancels the request on the server;
       // the SDK's own timeout (60 s by default) only backs that up, so it must not fire first.
-      const result = await handle.call(info.name, args, signal, timeoutSeconds * 1000 + 5000);
+      let result: Awaited<ReturnType<McpServerHandle['call']>>;
+      try {
+        result = await handle.call(info.name, args, signal, timeoutSeconds * 1000 + 5000);
+      } catch (error) {
+        // Connection failures reach the model as the tool's result: never with our internal addresses.
+        throw new Error(withoutAddresses(error instanceof Error ? error.message : String(error)));
+      }
       const text = resultText(result);
       if ('isError' in result && result.isError === true) throw new Error(text === '' ? 'the tool reported an error without details' : text);
       return text;
@@ -133,4 +139,13 @@ function mcpTool(name: string, handle: McpServerHandle, info: McpToolInfo, timeo
 function parametersOf(inputSchema: Record<string, unknown>): Record<string, unknown> {
   const { $schema: _dialect, ...schema } = inputSchema;
   return { ...schema, type: 'object', properties: schema.properties ?? {} };
+}
+
+/** URLs, host:port pairs and IP addresses in a connection error become `<address>`. */
+export function withoutAddresses(text: string): string {
+  return text
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>)]+/gi, '<address>')
+    .replace(/\[[0-9a-f:.]+\](?::\d+)?/gi, '<address>')
+    .replace(/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b/g, '<address>')
+    .replace(/\b[a-z0-9-]+(?:\.[a-z0-9-]+)*:\d{2,5}\b/gi, '<address>');
 }

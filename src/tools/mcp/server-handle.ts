@@ -126,7 +126,8 @@ export class McpServerHandle {
     const wait = this.nextAttemptAt - Date.now();
     if (this.connecting === undefined && wait > 0) {
       throw new McpServerUnavailable(
-        `the MCP server '${this.name}' is unavailable (${this.lastError ?? 'not connected'}); the next attempt to reach it is in ${Math.ceil(wait / 1000)} s`,
+        // The model gets no reason: it may name internal hosts and ports (the log has it, with lastError in status()).
+        `the MCP server '${this.name}' is unavailable; the next attempt to reach it is in ${Math.ceil(wait / 1000)} s`,
       );
     }
     const connecting = this.connect();
