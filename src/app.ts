@@ -194,6 +194,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           log: app.log,
         })
       : undefined;
+  const responseFormats = new ResponseFormats();
   const approvals = new ApprovalService({
     store: database === undefined ? new MemoryApprovalStore() : new DatabaseApprovalStore(database),
     durable: database !== undefined,
@@ -202,6 +203,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     runs,
     agent: { model, tools, maxSteps: config.maxAgentSteps },
     sessions: sessions?.turns,
+    responseFormats,
     redis,
     runDeadlineSeconds: config.runDeadlineSeconds,
     log: app.log,
@@ -296,7 +298,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION, config.enableUserAuth);
-  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns, agents, responseFormats: new ResponseFormats() });
+  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns, agents, responseFormats });
   registerAgentsRoutes(app, agents, identity);
   registerRunRoutes(app, { config, registry, identity, approvals, sessions: sessions?.service });
   registerApprovalRoutes(app, { approvals, identity });

@@ -22,7 +22,7 @@ temperature: 0.3
 max_tokens: 321
 max_steps: 2
 tools: [calculate, get_server_time]
-approval: [calculate]
+approval: [get_server_time]
 `;
 
 const REPORT = {
@@ -170,7 +170,7 @@ describe('agents over HTTP (client-side mode)', () => {
     const body = await list.json();
     expect(body).toEqual({
       agents: [
-        { name: 'calc', description: 'Does sums', model: 'calc-model', tools: ['calculate', 'get_server_time'], approval: ['calculate'], has_response_format: false },
+        { name: 'calc', description: 'Does sums', model: 'calc-model', tools: ['calculate', 'get_server_time'], approval: ['get_server_time'], has_response_format: false },
         { name: 'report', description: 'Answers as JSON', model: null, tools: ['calculate'], approval: [], has_response_format: true },
       ],
     });
@@ -241,7 +241,7 @@ describe('agents over HTTP (client-side mode)', () => {
   });
 
   it('max_steps is per agent: calc stops after 2 model calls', async () => {
-    fake.setDefault({ kind: 'tool_calls', calls: [{ name: 'get_server_time', arguments: '{}' }] });
+    fake.setDefault({ kind: 'tool_calls', calls: [{ name: 'calculate', arguments: '{"operation":"add","a":1,"b":2}' }] });
     const response = await completion({ agent: 'calc', messages: [{ role: 'user', content: 'loop' }] });
     expect(await response.json()).toMatchObject({ stop_reason: 'max_steps' });
     expect(fake.requests).toHaveLength(2);

@@ -127,8 +127,11 @@ export function checkToolNames(definition: AgentDefinition, localTools: Readonly
   check(definition.tools, 'tools');
   if (definition.approval !== 'all') {
     check(definition.approval, 'approval');
+    // One MCP tool of a `server__*` the agent has may be named by its qualified name (`server__tool`).
+    const servers = definition.tools.map(serverOfWildcard).filter((server) => server !== undefined);
+    const mine = (name: string) => definition.tools.includes(name) || servers.some((server) => name.startsWith(`${server}__`) && SERVER_WILDCARD.exec(name) === null);
     definition.approval.forEach((name, index) => {
-      if (!definition.tools.includes(name)) throw new AgentDefinitionError(`approval[${index}]`, `"${name}" is not one of the agent's tools`);
+      if (!mine(name)) throw new AgentDefinitionError(`approval[${index}]`, `"${name}" is not one of the agent's tools`);
     });
   }
 }

@@ -85,6 +85,8 @@ export function agentSystemPrompt(agent: AgentDefinition): string {
 export class ResponseFormats {
   private readonly compiler = newSchemaCompiler();
   private readonly compiled = new WeakMap<AgentDefinition, ValidateFunction>();
+  /** Schemas of parked runs, by their JSON text (few: one per agent version that had runs waiting). */
+  private readonly parked = new Map<string, ValidateFunction>();
 
   checkFor(agent: AgentDefinition): ResponseFormatCheck | undefined {
     if (agent.responseFormat === undefined) return undefined;
@@ -93,20 +95,40 @@ export class ResponseFormats {
       validate = this.compiler.compile(agent.responseFormat);
       this.compiled.set(agent, validate);
     }
-    const check = validate;
-    return (text) => {
-      const json = withoutCodeFence(text);
-      let value: unknown;
-      try {
-        value = JSON.parse(json);
-      } catch {
-        return { ok: false, problem: 'the answer is not valid JSON' };
-      }
-      if (check(value)) return { ok: true, text: json };
-      const problems = (check.errors ?? []).slice(0, 10).map((error) => `${error.instancePath || '(root)'} ${error.message ?? 'is invalid'}`);
-      return { ok: false, problem: problems.join('; ') };
-    };
+    return checkWith(validate);
   }
+
+  /**
+   * The check for a run resumed after approvals, from the schema stored with it (the agent's
+   * response_format when the run started), so a run that waited ends under the same rules it
+   * started with even if the agent file changed or vanished meanwhile. Compiled by its own compiler,
+   * so a schema with an `$id` cannot clash with the agent's current version of it.
+   */
+  checkForSchema(schema: Record<string, unknown>): ResponseFormatCheck {
+    const key = JSON.stringify(schema);
+    let validate = this.parked.get(key);
+    if (validate === undefined) {
+      validate = newSchemaCompiler().compile(schema);
+      if (this.parked.size >= 100) this.parked.clear();
+      this.parked.set(key, validate);
+    }
+    return checkWith(validate);
+  }
+}
+
+function checkWith(check: ValidateFunction): ResponseFormatCheck {
+  return (text) => {
+    const json = withoutCodeFence(text);
+    let value: unknown;
+    try {
+      value = JSON.parse(json);
+    } catch {
+      return { ok: false, problem: 'the answer is not valid JSON' };
+    }
+    if (check(value)) return { ok: true, text: json };
+    const problems = (check.errors ?? []).slice(0, 10).map((error) => `${error.instancePath || '(root)'} ${error.message ?? 'is invalid'}`);
+    return { ok: false, problem: problems.join('; ') };
+  };
 }
 
 /** Models often wrap JSON in a ```json fence despite being told not to: accept that one wrapping. */

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { cancelledError, clientSideTurn, driveRun, Run, type AgentDeps, type AgentRunInput, type Checkpoint, type Decision, type PausedTurn, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
 import { ChassisError, forbidden, notFound } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
+import type { ResponseFormats } from '../agents/resolve.js';
 import type { Principal } from '../principal.js';
 import type { RedisConnection } from '../redis/index.js';
 import type { RunEvent, RunInfo, RunLog, RunRegistry } from '../runs/index.js';
@@ -27,6 +28,8 @@ export interface ApprovalServiceOptions {
   runs: RunTracker;
   agent: AgentDeps;
   sessions?: SessionTurns;
+  /** Compiles a parked run's response_format again when it resumes. */
+  responseFormats: ResponseFormats;
   redis?: RedisConnection;
   runDeadlineSeconds: number;
   log: FastifyBaseLogger;
@@ -43,6 +46,11 @@ interface ParkedState {
     allowedTools: string[];
     stream: boolean;
     approvalRequired?: readonly string[] | 'all';
+    /** The run's step limit (its agent's max_steps, or MAX_AGENT_STEPS); absent in states parked before it was stored. */
+    maxSteps?: number;
+    /** The agent the run started with: its name and response_format as they were then (see RunSettings). */
+    agent?: string;
+    responseFormat?: Record<string, unknown>;
   };
   checkpoint: Checkpoint;
   turn: PausedTurn | null;
@@ -57,6 +65,18 @@ interface Hosted {
   /** The resumed run while it runs here. */
   run: Run | null;
   refreshing: Promise<void> | null;
+}
+
+/**
+ * What a run was started with beyond its AgentRunInput, stored so that a resumed run behaves
+ * exactly as the original: the step limit, and the agent's response_format as a JSON Schema (the
+ * input only holds the compiled check, a function). A resumed run keeps these even if the agent
+ * file changed or was deleted while it waited: a run ends under the rules it started with; the
+ * next turn uses the agent as it is then.
+ */
+export interface RunSettings {
+  maxSteps: number;
+  agent?: { name: string; responseFormat?: Record<string, unknown> };
 }
 
 export interface PendingApproval {
@@ -147,7 +167,7 @@ export class ApprovalService {
    * What `driveRun` calls when the loop stops for approvals: records the run and its approvals
    * (before any client can hear of them), logs `approval_required` for each, keeps the session busy.
    */
-  pauser(log: RunLog, input: AgentRunInput, turn: Turn): (checkpoint: Checkpoint) => Promise<Array<Record<string, unknown>>> {
+  pauser(log: RunLog, input: AgentRunInput, turn: Turn, settings: RunSettings): (checkpoint: Checkpoint) => Promise<Array<Record<string, unknown>>> {
     return async (checkpoint) => {
       const { store, timeoutSeconds } = this.options;
       const runId = log.info.runId;
@@ -179,6 +199,9 @@ export class ApprovalService {
           allowedTools: [...input.tools.allowed],
           stream: input.stream,
           approvalRequired: input.approvalRequired,
+          maxSteps: settings.maxSteps,
+          ...(settings.agent === undefined ? {} : { agent: settings.agent.name }),
+          ...(settings.agent?.responseFormat === undefined ? {} : { responseFormat: settings.agent.responseFormat }),
         },
         checkpoint,
         turn: pausedTurn,
@@ -347,7 +370,7 @@ export class ApprovalService {
 
   /** Claims the run (only one instance, only once every approval of the step is decided) and runs it on from its checkpoint. */
   private async resume(runId: string): Promise<void> {
-    const { store, runs, registry, sessions, agent, log: logger } = this.options;
+    const { store, runs, log: logger } = this.options;
     if (this.closed) return;
     if (!(await store.claimResume(runId, this.instanceId, Date.now()))) return;
     let run: Run;
@@ -394,25 +417,31 @@ export class ApprovalService {
       this.unhost(runId);
       return;
     }
+    const parked = state.input;
+    const settings: RunSettings = {
+      maxSteps: parked.maxSteps ?? agent.maxSteps,
+      ...(parked.agent === undefined ? {} : { agent: { name: parked.agent, ...(parked.responseFormat === undefined ? {} : { responseFormat: parked.responseFormat }) } }),
+    };
     const input: AgentRunInput = {
-      context: state.input.context,
-      model: state.input.model,
-      temperature: state.input.temperature,
-      maxTokens: state.input.maxTokens,
-      tools: this.options.agent.tools.select(state.input.allowedTools.filter((name) => agent.tools.resolve(name) !== undefined)),
-      stream: state.input.stream,
+      context: parked.context,
+      model: parked.model,
+      temperature: parked.temperature,
+      maxTokens: parked.maxTokens,
+      tools: agent.tools.select(parked.allowedTools.filter((name) => agent.tools.resolve(name) !== undefined)),
+      stream: parked.stream,
       signal: run.signal,
-      approvalRequired: state.input.approvalRequired,
+      approvalRequired: parked.approvalRequired,
+      ...(parked.responseFormat === undefined ? {} : { responseFormat: this.options.responseFormats.checkForSchema(parked.responseFormat) }),
     };
     const outcome = await driveRun({
       run,
       turn,
       log: hosted.log,
       input,
-      deps: agent,
+      deps: { ...agent, maxSteps: settings.maxSteps },
       warn: (error, message) => logger.warn({ err: error, runId }, message),
       resume: { checkpoint: state.checkpoint, decisions },
-      onPause: this.pauser(hosted.log, input, turn),
+      onPause: this.pauser(hosted.log, input, turn, settings),
     });
     if (outcome.status !== 'waiting') {
       await store.finish(runId, Date.now()).catch((error: unknown) => logger.warn({ err: error, runId }, 'could not mark a resumed run finished'));

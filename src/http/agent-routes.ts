@@ -14,7 +14,7 @@ import { errorBody, logError } from './error-handler.js';
 import { CALLER_SECURITY, COMMON_ERRORS, described, errorResponses, jsonOrStream } from './openapi.js';
 import { idempotencyClaim, replayIdempotent, type IdempotencyClaim } from './idempotent-replay.js';
 import type { IdentityResolver } from './identity.js';
-import type { ApprovalService } from '../approvals/index.js';
+import type { ApprovalService, RunSettings } from '../approvals/index.js';
 import { answer, streamEvents } from './run-output.js';
 
 export interface AgentRouteDeps {
@@ -227,14 +227,21 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
   if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
   const { claim } = prepared;
   const input = runInput(prepared, deps);
+  const maxSteps = turn.agent?.maxSteps ?? deps.config.maxAgentSteps;
+  const agent = turn.agent;
+  // Stored with a run that waits for approvals, so it resumes with the same limits and answer check.
+  const settings: RunSettings = {
+    maxSteps,
+    ...(agent === undefined ? {} : { agent: { name: agent.name, ...(agent.responseFormat === undefined ? {} : { responseFormat: agent.responseFormat }) } }),
+  };
   const outcome = driveRun({
     run,
     turn,
     log,
     input,
-    deps: { model: deps.model, tools: deps.tools, maxSteps: turn.agent?.maxSteps ?? deps.config.maxAgentSteps },
+    deps: { model: deps.model, tools: deps.tools, maxSteps },
     warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
-    onPause: deps.approvals.pauser(log, input, turn),
+    onPause: deps.approvals.pauser(log, input, turn, settings),
   }).then(async (result) => {
     // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
     if (claim !== null) {

@@ -131,7 +131,8 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         // The session is written now, empty, so its id is real and busy while the run waits; the
         // user message and the answer are appended together when the run completes.
         const ownerId = request.principal.via === 'open' ? null : request.principal.userId;
-        await store.create({ id, ownerId, ...changesOf(request) }, []);
+        // With its agent: the session remembers it from its first turn, even one that waited.
+        await store.create({ id, ownerId, agent: agent?.name ?? null, ...changesOf(request) }, []);
         const lease = await store.acquire(id, request.runId, leaseMs);
         if (lease.status !== 'held') throw sessionBusy(id, lease.status === 'busy' ? lease.holder : null);
         return park({ sessionId: id, owner: request.runId, sessionOwnerId: ownerId, user, changes: changesOf(request) }, untilMs);

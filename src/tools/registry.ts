@@ -62,14 +62,17 @@ export class ToolRegistry {
 
   /**
    * Whether a call to `name` must wait for a human: the tool says so, or the run's approval list
-   * names it (by its own name or an alias), or the list is "all". Unknown tools never wait: their
+   * names it (by its own name, an alias, or `server__*` for an MCP server's tools), or the list is "all". Unknown tools never wait: their
    * call only returns an error text, nothing runs.
    */
   needsApproval(name: string, required: readonly string[] | 'all' | undefined): boolean {
     const own = this.resolve(name);
     if (own === undefined) return false;
     if (required === 'all' || this.entries.get(own)!.tool.needsApproval === true) return true;
-    return required !== undefined && required.some((listed) => listed === name || this.resolve(listed) === own);
+    if (required === undefined) return false;
+    const source = this.entries.get(own)!.tool.source;
+    // `server__*` (an agent's way to name every tool of one MCP server) covers that server's tools.
+    return required.some((listed) => listed === name || this.resolve(listed) === own || (listed.endsWith('__*') && source === `mcp:${listed.slice(0, -3)}`));
   }
 
   list(): Tool[] {
