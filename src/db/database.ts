@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type SqliteDatabase } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import { ChassisError } from '../errors.js';
 import type { Tables } from './tables.js';
@@ -43,7 +43,7 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
   sqlite.pragma(`busy_timeout = ${Math.round(options.connectTimeoutSeconds * 1000)}`);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return {
     db,
     dialect: 'sqlite',
@@ -51,6 +51,32 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
       return sqlite.open;
     },
     close: () => db.destroy(),
+  };
+}
+
+/** Distinct SQL texts kept prepared; the hot path uses a handful, dynamic queries (IN lists, batches) more. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely's SQLite driver calls `prepare` for every query it runs, and preparing (parsing and
+ * planning the SQL) cost more than running it on the session hot path. This hands it the same
+ * prepared statement for the same SQL text instead. Safe because the driver runs one query at a
+ * time on its single connection (a statement is never re-bound while another call still reads it),
+ * and better-sqlite3 re-binds all parameters on every run. Oldest texts are dropped first.
+ */
+function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => void sqlite.close(),
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (statement === undefined) {
+        statement = sqlite.prepare(text);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
   };
 }
 
