@@ -21,14 +21,13 @@ import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { ANSWER, chassisExchange, type Exchange } from './exchanges.js';
-import { runLoad, type LoadResult } from './load.js';
 import { cpuMs } from './proc-stats.js';
 import { repoRoot, startChassisProcess, startFakeProcess } from './processes.js';
 import { continueExchange, freeList, newSessionExchange, PROMPT, type SessionSource } from './session-exchanges.js';
 
 const { values: args } = parseArgs({
   options: {
-    seconds: { type: 'string', default: '2' },
+    seconds: { type: 'string', default: '3' },
     'warmup-seconds': { type: 'string', default: '0.5' },
     reps: { type: 'string', default: '3' },
     'no-postgres': { type: 'boolean', default: false },
@@ -161,16 +160,55 @@ const median = (values: number[]) => {
   return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
 };
 
-function summary(result: LoadResult): Measured {
+/**
+ * Closed loop at steady state: CPU is read at two instants while all workers keep going, and divided
+ * by the requests that completed between them. Work in flight at either instant is cut the same way
+ * at both ends, so (unlike counting only requests started in the window and draining them) the
+ * estimate has no bias of up to c requests — which matters at c=64 when a loaded machine serves
+ * only a few hundred requests in the window.
+ */
+async function steadyLoad(origin: string, exchange: Exchange, concurrency: number, serverPid: number): Promise<Measured> {
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 60_000, bodyTimeout: 60_000 });
+  let phase: 'warmup' | 'measure' | 'stop' = 'warmup';
+  const latencies: number[] = [];
+  let failures = 0;
+  const failureSamples = new Set<string>();
+  const worker = async () => {
+    while (phase !== 'stop') {
+      const start = performance.now();
+      try {
+        await exchange(pool);
+        if (phase === 'measure') latencies.push(performance.now() - start);
+      } catch (error) {
+        failures++;
+        if (failureSamples.size < 5) failureSamples.add(error instanceof Error ? error.message.slice(0, 200) : String(error));
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  await sleep(warmupMs);
+  phase = 'measure';
+  const cpu0 = cpuMs(serverPid);
+  const t0 = performance.now();
+  await sleep(durationMs);
+  const cpu1 = cpuMs(serverPid);
+  const t1 = performance.now();
+  const completed = latencies.length;
+  phase = 'stop';
+  await Promise.all(workers);
+  await pool.close();
+  const measured = latencies.slice(0, completed).sort((a, b) => a - b);
   return {
-    cpuMsPerRequest: result.serverCpuMsPerRequest,
-    requestsPerSecond: result.requestsPerSecond,
-    p50: result.latencyMs.p50,
-    max: result.latencyMs.max,
-    failures: result.failures + result.warmupFailures,
-    failureSamples: result.failureSamples,
+    cpuMsPerRequest: (cpu1 - cpu0) / completed,
+    requestsPerSecond: (completed * 1000) / (t1 - t0),
+    p50: measured[Math.floor((measured.length - 1) / 2)] ?? NaN,
+    max: measured[measured.length - 1] ?? NaN,
+    failures,
+    failureSamples: [...failureSamples],
   };
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** N requests started at once, each on its own connection: wall time until all have answered, and server CPU. */
 async function burst(origin: string, exchange: Exchange, serverPid: number): Promise<{ wallMs: number; cpuMsPerRequest: number; failures: number; maxMs: number; p50Ms: number }> {
@@ -221,8 +259,7 @@ async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder:
   };
   try {
     const load = async (scenario: ScenarioName, exchange: Exchange, concurrency: number) => {
-      const result = await runLoad({ origin: chassis.origin, exchange, concurrency, warmupMs, durationMs, serverPid: chassis.pid, upstreamPid: fake.pid });
-      const measured = summary(result);
+      const measured = await steadyLoad(chassis.origin, exchange, concurrency, chassis.pid);
       runs[scenario].push(measured);
       log(
         `  ${name} ${scenario.padEnd(24)} ${measured.requestsPerSecond.toFixed(0).padStart(5)} req/s  cpu ${measured.cpuMsPerRequest.toFixed(3)} ms/req  ` +

@@ -12,6 +12,13 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Database {
   db: Kysely<Tables>;
   dialect: Dialect;
+  /**
+   * SQLite only: the connection under Kysely, for a hot path that runs a few statements as one
+   * synchronous transaction (no promise per statement). Use it only inside
+   * `db.connection().execute(...)`, which holds Kysely's one connection, so no Kysely transaction
+   * can be open on it at that moment, and never across an await.
+   */
+  sqlite?: SQLite.Database;
   /** True when a trivial query answers within the connect timeout. */
   healthy(): Promise<boolean>;
   close(): Promise<void>;
@@ -47,6 +54,7 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
   return {
     db,
     dialect: 'sqlite',
+    sqlite,
     async healthy() {
       return sqlite.open;
     },

@@ -4,6 +4,7 @@ import type { Database, Tables } from '../db/index.js';
 import { storeUnavailable } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
 import { sessionSql, type NewSessionRow, type SessionSql } from './session-sql.js';
+import { INSERT_BATCH, SqliteCommit } from './sqlite-commit.js';
 import type { SessionsTable } from './tables.js';
 
 export interface AccessLists {
@@ -65,9 +66,6 @@ export interface OwnedPageCursor {
 
 type SessionRow = Omit<Selectable<SessionsTable>, 'lease_owner' | 'lease_until'>;
 
-/** Messages per INSERT on SQLite: 4 parameters each, far below its 32,766-parameter limit. */
-const INSERT_BATCH = 256;
-
 /**
  * Sessions over Kysely. The queries of a turn (get, lease, tail, commit) are fixed SQL texts from
  * session-sql.ts, the rest are built with Kysely, the same on SQLite and PostgreSQL. Messages are append-only rows:
@@ -79,10 +77,13 @@ const INSERT_BATCH = 256;
 export class SessionStore {
   private readonly db: Kysely<Tables>;
   private readonly sql: SessionSql;
+  /** SQLite: commits as one synchronous transaction (see sqlite-commit.ts). */
+  private readonly sqliteCommit?: SqliteCommit;
 
   constructor(database: Database) {
     this.db = database.db;
     this.sql = sessionSql(database.dialect);
+    this.sqliteCommit = database.sqlite === undefined ? undefined : new SqliteCommit(database.sqlite, database.db, this.sql);
   }
 
   get(id: string): Promise<SessionRecord | undefined> {
@@ -105,6 +106,7 @@ export class SessionStore {
       now: Date.now(),
     };
     return guard(async () => {
+      if (this.sqliteCommit !== undefined) return toRecord(await this.sqliteCommit.create<SessionRow>(row, texts));
       if (this.sql.oneStatementCommit) {
         const { rows } = await this.db.executeQuery<SessionRow>(this.sql.create(row, texts));
         return toRecord(rows[0]!);
@@ -178,6 +180,10 @@ export class SessionStore {
       return { status: rows.length === 0 ? 'missing' : 'lease_lost' };
     };
     return guard(async () => {
+      if (this.sqliteCommit !== undefined) {
+        const row = await this.sqliteCommit.append<SessionRow>(id, owner, now, rowChanges, texts);
+        return row === undefined ? notApplied(this.db) : { status: 'appended', session: toRecord(row) };
+      }
       if (this.sql.oneStatementCommit) {
         const { rows } = await this.db.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts));
         return rows[0] === undefined ? notApplied(this.db) : { status: 'appended', session: toRecord(rows[0]) };
