@@ -5,6 +5,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type SqliteDatabase } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import { ChassisError } from '../errors.js';
+import { startCheckpointer } from './sqlite-checkpointer.js';
 import type { Tables } from './tables.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -51,6 +52,7 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const checkpointer = file === ':memory:' ? undefined : startCheckpointer(sqlite, file, Math.round(options.connectTimeoutSeconds * 1000), options.log);
   return {
     db,
     dialect: 'sqlite',
@@ -58,7 +60,11 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
     async healthy() {
       return sqlite.open;
     },
-    close: () => db.destroy(),
+    async close() {
+      // First the worker's connection, so the last one to close (ours) checkpoints and removes the WAL.
+      await checkpointer?.close();
+      await db.destroy();
+    },
   };
 }
 
