@@ -41,6 +41,8 @@ export function startCheckpointer(sqlite: SQLite.Database, file: string, busyMs:
   const module = createRequire(import.meta.url).resolve('better-sqlite3');
   let closing = false;
   const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, file, busyMs, intervalMs: CHECKPOINT_INTERVAL_MS } });
+  // Never what keeps the process alive: close() stops it, and an exiting process takes it along.
+  worker.unref();
   sqlite.pragma('wal_autocheckpoint = 0');
   const fallBack = (reason: unknown) => {
     if (closing) return;
