@@ -33,6 +33,7 @@ export interface NewSessionRow {
   ownerId: string | null;
   systemPrompt: string | null;
   model: string | null;
+  agent: string | null;
   metadata: string | null;
   count: number;
   now: number;
@@ -46,10 +47,10 @@ export interface RowChanges {
 }
 
 const SESSION_COLUMNS =
-  'id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, metadata, message_count, next_seq, created_at, updated_at';
+  'id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, agent, metadata, message_count, next_seq, created_at, updated_at';
 const INSERT_SESSION =
-  `insert into sessions (id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, metadata, message_count, next_seq, created_at, updated_at, lease_owner, lease_until) ` +
-  `values (?, ?, 0, '[]', '[]', 0, ?, ?, ?, ?, ?, ?, ?, null, null)`;
+  `insert into sessions (id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, agent, metadata, message_count, next_seq, created_at, updated_at, lease_owner, lease_until) ` +
+  `values (?, ?, 0, '[]', '[]', 0, ?, ?, ?, ?, ?, ?, ?, ?, null, null)`;
 const UPDATE_SESSION =
   'update sessions set next_seq = next_seq + ?, message_count = message_count + ?, updated_at = ?, lease_owner = null, lease_until = null, ' +
   'system_prompt = coalesce(?, system_prompt), model = coalesce(?, model), metadata = coalesce(?, metadata) ' +
@@ -96,7 +97,7 @@ export function sessionSql(dialect: Dialect): SessionSql {
       ...common,
       oneStatementCommit: true,
       create: (row, messages) =>
-        raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.metadata, row.count, row.count + 1, row.now, row.now, messages]),
+        raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now, messages]),
       append: (id, owner, count, now, changes, messages) =>
         raw(append, [count, count, now, changes.systemPrompt, changes.model, changes.metadata, id, owner, count, messages]),
       insertMessages: () => {
@@ -120,7 +121,7 @@ export function sessionSql(dialect: Dialect): SessionSql {
   return {
     ...common,
     oneStatementCommit: false,
-    create: (row) => raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.metadata, row.count, row.count + 1, row.now, row.now]),
+    create: (row) => raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now]),
     append: (id, owner, count, now, changes) =>
       raw(append, [count, count, now, changes.systemPrompt, changes.model, changes.metadata, id, owner]),
     insertMessages(id, firstSeq, messages, now) {

@@ -37,7 +37,7 @@ export class SqliteCommit {
   /** Prepared on first use: the tables exist only once migrations have run. */
   private prepared() {
     if (this.statements !== undefined) return this.statements;
-    const create = this.sqlite.prepare(this.sql.create({ id: '', ownerId: null, systemPrompt: null, model: null, metadata: null, count: 0, now: 0 }, []).sql);
+    const create = this.sqlite.prepare(this.sql.create({ id: '', ownerId: null, systemPrompt: null, model: null, agent: null, metadata: null, count: 0, now: 0 }, []).sql);
     const append = this.sqlite.prepare(this.sql.append('', '', 0, 0, { systemPrompt: null, model: null, metadata: null }, []).sql);
     const insert = new Map<number, SQLite.Statement>();
     const insertMessages = (id: string, firstSeq: number, texts: readonly string[], now: number) => {
