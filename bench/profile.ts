@@ -9,7 +9,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { summarise, summaryMarkdown, type CpuProfile } from './cpu-profile-summary.js';
-import { chassisExchange, type Transport } from './exchanges.js';
+import { chassisExchange, type Exchange, type Transport } from './exchanges.js';
+import { continueExchange, freeList, newSessionExchange, openSessions } from './session-exchanges.js';
 import { runLoad } from './load.js';
 import { repoRoot, startChassisProcess, startFakeProcess } from './processes.js';
 
@@ -19,6 +20,8 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     env: { type: 'string', multiple: true, default: [] },
     label: { type: 'string', default: '' },
+    // stateless: client-side `messages`; new-session / continue: server-side mode (turns on ENABLE_PERSISTENCE).
+    mode: { type: 'string', default: 'stateless' },
   },
 });
 const env = Object.fromEntries(
@@ -30,7 +33,11 @@ const env = Object.fromEntries(
 );
 const date = new Date().toISOString().slice(0, 10);
 const resultsDir = join(repoRoot, 'bench', 'results');
-const suffix = args.label === '' ? '' : `-${args.label}`;
+const mode = args.mode;
+if (!['stateless', 'new-session', 'continue'].includes(mode)) throw new Error('--mode is stateless, new-session or continue');
+if (mode !== 'stateless') env.ENABLE_PERSISTENCE ??= 'true';
+const label = [mode === 'stateless' ? '' : mode, args.label].filter((part) => part !== '').join('-');
+const suffix = label === '' ? '' : `-${label}`;
 
 async function profileScenario(transport: Transport): Promise<string> {
   const name = `chassis-text50-${transport}${suffix}-${date}.cpuprofile`;
@@ -41,10 +48,15 @@ async function profileScenario(transport: Transport): Promise<string> {
     env,
   });
   try {
+    const concurrency = Number(args.concurrency);
+    let exchange: Exchange = chassisExchange('text50', transport);
+    if (mode === 'new-session') exchange = newSessionExchange(transport === 'sse');
+    // One session per worker, each made by one turn first.
+    if (mode === 'continue') exchange = continueExchange(transport === 'sse', freeList(await openSessions(chassis.origin, concurrency)));
     const result = await runLoad({
       origin: chassis.origin,
-      exchange: chassisExchange('text50', transport),
-      concurrency: Number(args.concurrency),
+      exchange,
+      concurrency,
       warmupMs: 1000,
       durationMs: Number(args.seconds) * 1000,
       serverPid: chassis.pid,
@@ -58,7 +70,7 @@ async function profileScenario(transport: Transport): Promise<string> {
     const [fromUs, toUs] = result.windowMonotonicUs;
     const summary = summarise(profile, { fromUs, toUs, requests: result.requests });
     const title =
-      `1-step ${transport.toUpperCase()}, c=${result.concurrency}${Object.keys(env).length > 0 ? ` (${args.env.join(' ')})` : ''}: ` +
+      `1-step ${transport.toUpperCase()}, ${mode}, c=${result.concurrency}${Object.keys(env).length > 0 ? ` (${args.env.join(' ')})` : ''}: ` +
       `${result.requestsPerSecond.toFixed(0)} req/s, ${result.serverCpuMsPerRequest.toFixed(3)} ms CPU/request by /proc`;
     return summaryMarkdown(title, summary);
   } finally {

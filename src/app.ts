@@ -187,6 +187,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           database,
           redis,
           maxMessages: config.sessionMaxMessages,
+          historyMemoryBytes: config.sessionHistoryMemoryMb * 1024 * 1024,
           leaseSeconds: config.sessionLeaseSeconds,
           cacheTtlSeconds: config.sessionTtlSeconds,
           queueMaxWaiting: config.sessionQueueMaxWaiting,

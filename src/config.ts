@@ -132,6 +132,8 @@ export function loadConfig(env: Env = process.env) {
     redisKeyPrefix: str(env, 'REDIS_KEY_PREFIX', 'chassis:'),
     sessionTtlSeconds: num(env, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
     sessionMaxMessages: num(env, 'SESSION_MAX_MESSAGES', 100, 2, 100_000),
+    // Recent session histories kept in this process's memory (0 = off: every turn reads them from the store).
+    sessionHistoryMemoryMb: num(env, 'SESSION_HISTORY_MEMORY_MB', 64, 0, 65_536, false),
     // How long a run holds its session without renewing (renewed every third of it): a dead instance frees it after this.
     sessionLeaseSeconds: num(env, 'SESSION_LEASE_SECONDS', 60, 0.1, 3600, false),
     sessionQueueMaxWaiting: num(env, 'SESSION_QUEUE_MAX_WAITING', 8, 0, 10_000),

@@ -46,7 +46,8 @@ describe('Redis cache down or hung (#91, #92)', () => {
 
   beforeAll(async () => {
     redis = await startPrivateRedis();
-    app = await startApp(sessionEnv(fake.url, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix }));
+    // The in-process history window off: these turns must go through the Redis cache under test.
+    app = await startApp(sessionEnv(fake.url, { REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, SESSION_HISTORY_MEMORY_MB: '0' }));
     await until(async () => (await health(app)).body.stores.redis === true, 'redis connected');
     peek = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => 200 });
     peek.on('error', () => undefined);

@@ -2,9 +2,10 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type SqliteDatabase } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import { ChassisError } from '../errors.js';
+import { startCheckpointer } from './sqlite-checkpointer.js';
 import type { Tables } from './tables.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -12,6 +13,13 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Database {
   db: Kysely<Tables>;
   dialect: Dialect;
+  /**
+   * SQLite only: the connection under Kysely, for a hot path that runs a few statements as one
+   * synchronous transaction (no promise per statement). Use it only inside
+   * `db.connection().execute(...)`, which holds Kysely's one connection, so no Kysely transaction
+   * can be open on it at that moment, and never across an await.
+   */
+  sqlite?: SQLite.Database;
   /** True when a trivial query answers within the connect timeout. */
   healthy(): Promise<boolean>;
   close(): Promise<void>;
@@ -43,14 +51,46 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
   sqlite.pragma(`busy_timeout = ${Math.round(options.connectTimeoutSeconds * 1000)}`);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const checkpointer = file === ':memory:' ? undefined : startCheckpointer(sqlite, file, Math.round(options.connectTimeoutSeconds * 1000), options.log);
   return {
     db,
     dialect: 'sqlite',
+    sqlite,
     async healthy() {
       return sqlite.open;
     },
-    close: () => db.destroy(),
+    async close() {
+      // First the worker's connection, so the last one to close (ours) checkpoints and removes the WAL.
+      await checkpointer?.close();
+      await db.destroy();
+    },
+  };
+}
+
+/** Distinct SQL texts kept prepared; the hot path uses a handful, dynamic queries (IN lists, batches) more. */
+const STATEMENT_CACHE_SIZE = 256;
+
+/**
+ * Kysely's SQLite driver calls `prepare` for every query it runs, and preparing (parsing and
+ * planning the SQL) cost more than running it on the session hot path. This hands it the same
+ * prepared statement for the same SQL text instead. Safe because the driver runs one query at a
+ * time on its single connection (a statement is never re-bound while another call still reads it),
+ * and better-sqlite3 re-binds all parameters on every run. Oldest texts are dropped first.
+ */
+function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
+  const statements = new Map<string, SQLite.Statement>();
+  return {
+    close: () => void sqlite.close(),
+    prepare(text: string) {
+      let statement = statements.get(text);
+      if (statement === undefined) {
+        statement = sqlite.prepare(text);
+        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+        statements.set(text, statement);
+      }
+      return statement;
+    },
   };
 }
 

@@ -3,6 +3,7 @@ import type { SessionTurns } from '../agent/index.js';
 import type { Database } from '../db/index.js';
 import type { RedisConnection } from '../redis/index.js';
 import { HistoryCache } from './history-cache.js';
+import { RecentHistory } from './recent-history.js';
 import { SessionQueue } from './session-queue.js';
 import { SessionService } from './session-service.js';
 import { SessionStore } from './session-store.js';
@@ -12,6 +13,7 @@ export { sessionMigrations } from './migrations.js';
 export { SessionService } from './session-service.js';
 export { SessionStore, type SessionRecord, type StoredMessage, type AccessLists } from './session-store.js';
 export { HistoryCache } from './history-cache.js';
+export { RecentHistory } from './recent-history.js';
 export { mayAccess, applyAccessPatch, MAX_ACCESS_LIST_ENTRIES, type AccessPatch, type SessionOperation } from './access.js';
 export { createSessionTurns, newSessionId } from './session-turns.js';
 
@@ -19,6 +21,8 @@ export interface SessionsOptions {
   database: Database;
   redis?: RedisConnection;
   maxMessages: number;
+  /** SESSION_HISTORY_MEMORY_MB in bytes: the in-process window of recent histories (0 = none). */
+  historyMemoryBytes?: number;
   leaseSeconds: number;
   cacheTtlSeconds: number;
   /** `on_busy: "enqueue"`: runs waiting per session, and how long each may wait. */
@@ -31,15 +35,17 @@ export interface SessionsOptions {
 export function createSessions(options: SessionsOptions): { turns: SessionTurns; service: SessionService } {
   const store = new SessionStore(options.database);
   const cache = options.redis === undefined ? undefined : new HistoryCache(options.redis, options.cacheTtlSeconds, options.log);
+  const recent = (options.historyMemoryBytes ?? 0) > 0 ? new RecentHistory(options.historyMemoryBytes!) : undefined;
   return {
     turns: createSessionTurns({
       store,
       cache,
+      recent,
       maxMessages: options.maxMessages,
       leaseSeconds: options.leaseSeconds,
       queue: new SessionQueue(options.queueMaxWaiting, options.queueTimeoutSeconds * 1000),
       log: options.log,
     }),
-    service: new SessionService(store, cache),
+    service: new SessionService(store, cache, recent),
   };
 }

@@ -2,6 +2,7 @@ import { ChassisError, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
 import { applyAccessPatch, checkAccess, requireAuthenticated, type AccessPatch } from './access.js';
 import type { HistoryCache } from './history-cache.js';
+import type { RecentHistory } from './recent-history.js';
 import type { MessagePageQuery, OwnedPageCursor, SessionRecord, SessionStore, StoredMessage } from './session-store.js';
 
 /** Compare-and-set attempts before a PATCH racing other PATCHes gives up with 409. */
@@ -12,6 +13,7 @@ export class SessionService {
   constructor(
     private readonly store: SessionStore,
     private readonly cache?: HistoryCache,
+    private readonly recent?: RecentHistory,
   ) {}
 
   /** The session, and whether the caller may see its access block (the owner only). */
@@ -38,6 +40,7 @@ export class SessionService {
     const session = await this.load(id);
     checkAccess(session, principal, 'manage');
     if (!(await this.store.delete(id))) throw notFound(`Session ${id} not found`);
+    this.recent?.drop(id);
     await this.cache?.drop(id);
   }
 

@@ -3,6 +3,8 @@ import { ChassisError } from '../errors.js';
 import type { Database, Tables } from '../db/index.js';
 import { storeUnavailable } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
+import { sessionSql, type NewSessionRow, type SessionSql } from './session-sql.js';
+import { INSERT_BATCH, SqliteCommit } from './sqlite-commit.js';
 import type { SessionsTable } from './tables.js';
 
 export interface AccessLists {
@@ -65,10 +67,11 @@ export interface OwnedPageCursor {
   id: string;
 }
 
-type SessionRow = Selectable<SessionsTable>;
+type SessionRow = Omit<Selectable<SessionsTable>, 'lease_owner' | 'lease_until'>;
 
 /**
- * Sessions over Kysely, the same queries on SQLite and PostgreSQL. Messages are append-only rows:
+ * Sessions over Kysely. The queries of a turn (get, lease, tail, commit) are fixed SQL texts from
+ * session-sql.ts, the rest are built with Kysely, the same on SQLite and PostgreSQL. Messages are append-only rows:
  * a turn inserts its own messages and bumps the session row in one transaction, so its cost does
  * not grow with the history. Every write that opens a transaction starts with a write (never a read
  * that later upgrades), so SQLite takes its write lock at once and waits on busy_timeout.
@@ -76,48 +79,48 @@ type SessionRow = Selectable<SessionsTable>;
  */
 export class SessionStore {
   private readonly db: Kysely<Tables>;
+  private readonly sql: SessionSql;
+  /** SQLite: commits as one synchronous transaction (see sqlite-commit.ts). */
+  private readonly sqliteCommit?: SqliteCommit;
 
   constructor(database: Database) {
     this.db = database.db;
+    this.sql = sessionSql(database.dialect);
+    this.sqliteCommit = database.sqlite === undefined ? undefined : new SqliteCommit(database.sqlite, database.db, this.sql);
   }
 
   get(id: string): Promise<SessionRecord | undefined> {
     return guard(async () => {
-      const row = await this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
-      return row === undefined ? undefined : toRecord(row);
+      const { rows } = await this.db.executeQuery<SessionRow>(this.sql.get(id));
+      return rows[0] === undefined ? undefined : toRecord(rows[0]);
     });
   }
 
   /** Creates the session with its first messages, atomically. */
   create(session: NewSession, messages: readonly ChatMessage[]): Promise<SessionRecord> {
-    return guard(() =>
-      this.db.transaction().execute(async (trx) => {
-        const now = Date.now();
-        const row = await trx
-          .insertInto('sessions')
-          .values({
-            id: session.id,
-            owner_id: session.ownerId,
-            is_public: 0,
-            whitelist: '[]',
-            blacklist: '[]',
-            system_prompt: session.systemPrompt ?? null,
-            model: session.model ?? null,
-            agent: session.agent ?? null,
-            metadata: session.metadata === undefined ? null : JSON.stringify(session.metadata),
-            message_count: messages.length,
-            next_seq: messages.length + 1,
-            created_at: now,
-            updated_at: now,
-            lease_owner: null,
-            lease_until: null,
-          })
-          .returningAll()
-          .executeTakeFirstOrThrow();
-        await insertMessages(trx, session.id, 1, messages, now);
-        return toRecord(row);
-      }),
-    );
+    const texts = messages.map((message) => JSON.stringify(message));
+    const row: NewSessionRow = {
+      id: session.id,
+      ownerId: session.ownerId,
+      systemPrompt: session.systemPrompt ?? null,
+      model: session.model ?? null,
+      agent: session.agent ?? null,
+      metadata: session.metadata === undefined ? null : JSON.stringify(session.metadata),
+      count: messages.length,
+      now: Date.now(),
+    };
+    return guard(async () => {
+      if (this.sqliteCommit !== undefined) return toRecord(await this.sqliteCommit.create<SessionRow>(row, texts));
+      if (this.sql.oneStatementCommit) {
+        const { rows } = await this.db.executeQuery<SessionRow>(this.sql.create(row, texts));
+        return toRecord(rows[0]!);
+      }
+      return this.db.transaction().execute(async (trx) => {
+        const { rows } = await trx.executeQuery<SessionRow>(this.sql.create(row, texts));
+        await this.insertMessages(trx, session.id, 1, texts, row.now);
+        return toRecord(rows[0]!);
+      });
+    });
   }
 
   /** Takes the session for one run unless another run holds an unexpired lease. */
@@ -127,15 +130,9 @@ export class SessionStore {
       // the session is free, so try again rather than answer "busy" with nobody holding it.
       for (let attempt = 0; ; attempt++) {
         const now = Date.now();
-        const row = await this.db
-          .updateTable('sessions')
-          .set({ lease_owner: owner, lease_until: now + leaseMs })
-          .where('id', '=', id)
-          .where((eb) => eb.or([eb('lease_owner', 'is', null), eb('lease_until', '<=', now)]))
-          .returningAll()
-          .executeTakeFirst();
-        if (row !== undefined) return { status: 'held', session: toRecord(row) };
-        const current = await this.db.selectFrom('sessions').select(['lease_owner', 'lease_until']).where('id', '=', id).executeTakeFirst();
+        const { rows } = await this.db.executeQuery<SessionRow>(this.sql.acquire(id, owner, now, now + leaseMs));
+        if (rows[0] !== undefined) return { status: 'held', session: toRecord(rows[0]) };
+        const current = (await this.db.executeQuery<{ lease_owner: string | null; lease_until: number | null }>(this.sql.holder(id))).rows[0];
         if (current === undefined) return { status: 'missing' };
         const held = current.lease_owner !== null && (current.lease_until ?? 0) > Date.now();
         if (held || attempt >= 2) return { status: 'busy', holder: current.lease_owner };
@@ -168,53 +165,55 @@ export class SessionStore {
   }
 
   /**
-   * A turn's commit: appends the messages, updates the session and lets go of the lease, in one
-   * transaction. It applies only while `owner` still holds the lease, so a run whose lease expired
-   * and was taken by another can never interleave its messages with the other's.
+   * A turn's commit: appends the messages, updates the session and lets go of the lease, atomically
+   * (one transaction on SQLite, one statement on PostgreSQL). It applies only while `owner` still
+   * holds the lease, so a run whose lease expired and was taken by another can never interleave its
+   * messages with the other's.
    */
   append(id: string, owner: string, messages: readonly ChatMessage[], changes: SessionChanges): Promise<AppendOutcome> {
-    return guard(() =>
-      this.db.transaction().execute(async (trx): Promise<AppendOutcome> => {
-        const now = Date.now();
-        const count = messages.length;
-        const row = await trx
-          .updateTable('sessions')
-          .set((eb) => ({
-            next_seq: eb('next_seq', '+', count),
-            message_count: eb('message_count', '+', count),
-            updated_at: now,
-            lease_owner: null,
-            lease_until: null,
-            ...(changes.systemPrompt === undefined ? {} : { system_prompt: changes.systemPrompt }),
-            ...(changes.model === undefined ? {} : { model: changes.model }),
-            ...(changes.metadata === undefined ? {} : { metadata: JSON.stringify(changes.metadata) }),
-          }))
-          .where('id', '=', id)
-          .where('lease_owner', '=', owner)
-          .returningAll()
-          .executeTakeFirst();
-        if (row === undefined) {
-          const exists = await trx.selectFrom('sessions').select('id').where('id', '=', id).executeTakeFirst();
-          return { status: exists === undefined ? 'missing' : 'lease_lost' };
-        }
-        await insertMessages(trx, id, row.next_seq - count, messages, now);
-        return { status: 'appended', session: toRecord(row) };
-      }),
-    );
+    const texts = messages.map((message) => JSON.stringify(message));
+    const now = Date.now();
+    const count = messages.length;
+    const rowChanges = {
+      systemPrompt: changes.systemPrompt ?? null,
+      model: changes.model ?? null,
+      metadata: changes.metadata === undefined ? null : JSON.stringify(changes.metadata),
+    };
+    const notApplied = async (db: Kysely<Tables>): Promise<AppendOutcome> => {
+      const { rows } = await db.executeQuery(this.sql.exists(id));
+      return { status: rows.length === 0 ? 'missing' : 'lease_lost' };
+    };
+    return guard(async () => {
+      if (this.sqliteCommit !== undefined) {
+        const row = await this.sqliteCommit.append<SessionRow>(id, owner, now, rowChanges, texts);
+        return row === undefined ? notApplied(this.db) : { status: 'appended', session: toRecord(row) };
+      }
+      if (this.sql.oneStatementCommit) {
+        const { rows } = await this.db.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts));
+        return rows[0] === undefined ? notApplied(this.db) : { status: 'appended', session: toRecord(rows[0]) };
+      }
+      return this.db.transaction().execute(async (trx): Promise<AppendOutcome> => {
+        const { rows } = await trx.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts));
+        if (rows[0] === undefined) return notApplied(trx);
+        await this.insertMessages(trx, id, Number(rows[0].next_seq) - count, texts, now);
+        return { status: 'appended', session: toRecord(rows[0]) };
+      });
+    });
   }
 
   /** The last `limit` messages, oldest first: what a turn sends the model. */
   tail(id: string, limit: number): Promise<ChatMessage[]> {
     return guard(async () => {
-      const rows = await this.db
-        .selectFrom('session_messages')
-        .select('message')
-        .where('session_id', '=', id)
-        .orderBy('seq', 'desc')
-        .limit(limit)
-        .execute();
+      const { rows } = await this.db.executeQuery<{ message: string }>(this.sql.tail(id, limit));
       return rows.reverse().map((row) => JSON.parse(row.message) as ChatMessage);
     });
+  }
+
+  /** SQLite's part of a commit after the session row: the messages, in bounded batches. */
+  private async insertMessages(trx: Transaction<Tables>, id: string, firstSeq: number, texts: readonly string[], now: number): Promise<void> {
+    for (let from = 0; from < texts.length; from += INSERT_BATCH) {
+      await trx.executeQuery(this.sql.insertMessages(id, firstSeq + from, texts.slice(from, from + INSERT_BATCH), now));
+    }
   }
 
   /**
@@ -287,14 +286,6 @@ export class SessionStore {
       return result.numDeletedRows > 0n;
     });
   }
-}
-
-async function insertMessages(trx: Transaction<Tables>, sessionId: string, firstSeq: number, messages: readonly ChatMessage[], now: number) {
-  if (messages.length === 0) return;
-  await trx
-    .insertInto('session_messages')
-    .values(messages.map((message, index) => ({ session_id: sessionId, seq: firstSeq + index, message: JSON.stringify(message), created_at: now })))
-    .execute();
 }
 
 function toRecord(row: SessionRow): SessionRecord {

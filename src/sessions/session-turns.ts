@@ -6,6 +6,7 @@ import type { ChatMessage } from '../model/types.js';
 import type { AgentDefinition } from '../agents/catalog.js';
 import { checkAccess, mayAccess } from './access.js';
 import type { HistoryCache } from './history-cache.js';
+import type { RecentHistory } from './recent-history.js';
 import { SessionLease } from './session-lease.js';
 import type { SessionQueue } from './session-queue.js';
 import type { SessionChanges, SessionRecord, SessionStore } from './session-store.js';
@@ -13,6 +14,8 @@ import type { SessionChanges, SessionRecord, SessionStore } from './session-stor
 export interface SessionTurnsOptions {
   store: SessionStore;
   cache?: HistoryCache;
+  /** This process's window of recent histories, checked first. */
+  recent?: RecentHistory;
   /** SESSION_MAX_MESSAGES: the most messages (system prompt included) a turn sends the model. */
   maxMessages: number;
   /** SESSION_LEASE_SECONDS: how long a run holds its session without renewing. */
@@ -40,7 +43,7 @@ function sessionBusy(id: string, holder: string | null, queueFull = false): Chas
  * transaction, and lets go of the lease in the same transaction.
  */
 export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
-  const { store, cache, maxMessages, log } = options;
+  const { store, cache, recent, maxMessages, log } = options;
   const leaseMs = Math.round(options.leaseSeconds * 1000);
 
   /** A continued session runs the agent it was made for; a request naming another one is refused. */
@@ -72,7 +75,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     return { systemPrompt: request.systemPrompt, model: request.model, metadata: request.metadata };
   }
 
-  function contextOf(systemPrompt: string | null | undefined, history: ChatMessage[], user: ChatMessage): ChatMessage[] {
+  function contextOf(systemPrompt: string | null | undefined, history: readonly ChatMessage[], user: ChatMessage): ChatMessage[] {
     const system: ChatMessage[] = systemPrompt ? [{ role: 'system', content: systemPrompt }] : [];
     return trimHistory([...system, ...history, user], maxMessages);
   }
@@ -124,7 +127,9 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
           { id, ownerId: request.principal.via === 'open' ? null : request.principal.userId, agent: agent?.name ?? null, ...changesOf(request) },
           stored,
         );
-        void cache?.put(id, session.nextSeq, maxMessages, stored.slice(-maxMessages));
+        const tail = stored.slice(-maxMessages);
+        recent?.set(id, session.nextSeq, tail);
+        void cache?.put(id, session.nextSeq, maxMessages, tail);
       },
       async release() {},
       async pause(untilMs) {
@@ -158,7 +163,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     if (lease.status === 'busy') throw sessionBusy(id, lease.holder);
 
     const held = new SessionLease(store, id, owner, leaseMs, log, () => options.queue.released(id));
-    let history: ChatMessage[];
+    let history: readonly ChatMessage[];
     let session: SessionRecord;
     let agent: AgentDefinition | undefined;
     try {
@@ -166,7 +171,8 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
       // Access may have changed between the first read and the lease: decide on the row we hold.
       checkAccess(session, request.principal, 'continue');
       agent = agentOf(request, session);
-      history = (await cache?.get(id, session.nextSeq, maxMessages)) ?? (await store.tail(id, maxMessages));
+      // The version read under the lease is current: a window entry of that version is exact.
+      history = recent?.get(id, session.nextSeq) ?? (await cache?.get(id, session.nextSeq, maxMessages)) ?? (await store.tail(id, maxMessages));
     } catch (error) {
       await held.release();
       throw error;
@@ -191,8 +197,10 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
           throw new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy: this run lost its hold on it and the turn was not saved`);
         }
         held.committed();
+        const tail = [...history, ...added].slice(-maxMessages);
+        recent?.set(id, outcome.session.nextSeq, tail);
         // Not awaited: the turn is saved, and a hung Redis must not hold the answer back (put never throws).
-        void cache?.put(id, outcome.session.nextSeq, maxMessages, [...history, ...added].slice(-maxMessages));
+        void cache?.put(id, outcome.session.nextSeq, maxMessages, tail);
       },
       release: () => held.release(),
       async pause(untilMs) {

@@ -1,0 +1,133 @@
+import { CompiledQuery } from 'kysely';
+import type { Dialect } from '../db/index.js';
+
+/**
+ * The SQL of a session turn (read, lease, commit), written once as text instead of built by Kysely's
+ * query builder on every call: building and compiling those queries cost more CPU than running them
+ * (issue #13). Everything else in the store keeps the builder. Text is written with `?` and turned
+ * into `$n` for PostgreSQL once, here; the SQLite driver reuses one prepared statement per text.
+ *
+ * On PostgreSQL a commit is one statement (data-modifying CTEs): one round trip and one implicit
+ * transaction instead of BEGIN, UPDATE, INSERT, COMMIT, so a pool connection is held a quarter as
+ * long. SQLite has no data-modifying CTEs: there the same work is two statements in a transaction,
+ * which on an embedded database costs no round trips.
+ */
+export interface SessionSql {
+  get(id: string): CompiledQuery;
+  acquire(id: string, owner: string, now: number, until: number): CompiledQuery;
+  holder(id: string): CompiledQuery;
+  exists(id: string): CompiledQuery;
+  tail(id: string, limit: number): CompiledQuery;
+  /** SQLite: the session row only (messages follow with `insertMessages`); PostgreSQL: row and messages at once. */
+  create(row: NewSessionRow, messages: readonly string[]): CompiledQuery;
+  /** SQLite: the session update only; PostgreSQL: update and message insert at once. Returns the updated row. */
+  append(id: string, owner: string, count: number, now: number, changes: RowChanges, messages: readonly string[]): CompiledQuery;
+  /** SQLite only: the messages of a create or append, numbered from `firstSeq`. */
+  insertMessages(id: string, firstSeq: number, messages: readonly string[], now: number): CompiledQuery;
+  /** True when `create` and `append` also write the messages (one statement, no transaction needed). */
+  readonly oneStatementCommit: boolean;
+}
+
+export interface NewSessionRow {
+  id: string;
+  ownerId: string | null;
+  systemPrompt: string | null;
+  model: string | null;
+  agent: string | null;
+  metadata: string | null;
+  count: number;
+  now: number;
+}
+
+/** Null = keep the stored value. */
+export interface RowChanges {
+  systemPrompt: string | null;
+  model: string | null;
+  metadata: string | null;
+}
+
+const SESSION_COLUMNS =
+  'id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, agent, metadata, message_count, next_seq, created_at, updated_at';
+const INSERT_SESSION =
+  `insert into sessions (id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, agent, metadata, message_count, next_seq, created_at, updated_at, lease_owner, lease_until) ` +
+  `values (?, ?, 0, '[]', '[]', 0, ?, ?, ?, ?, ?, ?, ?, ?, null, null)`;
+const UPDATE_SESSION =
+  'update sessions set next_seq = next_seq + ?, message_count = message_count + ?, updated_at = ?, lease_owner = null, lease_until = null, ' +
+  'system_prompt = coalesce(?, system_prompt), model = coalesce(?, model), metadata = coalesce(?, metadata) ' +
+  'where id = ? and lease_owner = ?';
+
+/** `?` → `$1, $2, …` (none of these texts holds a `?` inside a literal). */
+function numbered(text: string): string {
+  let n = 0;
+  return text.replace(/\?/g, () => `$${++n}`);
+}
+
+export function sessionSql(dialect: Dialect): SessionSql {
+  const q = dialect === 'postgres' ? numbered : (text: string) => text;
+  const raw = (text: string, parameters: readonly unknown[]) => CompiledQuery.raw(text, parameters as unknown[]);
+  const get = q(`select ${SESSION_COLUMNS} from sessions where id = ?`);
+  const acquire = q(
+    `update sessions set lease_owner = ?, lease_until = ? where id = ? and (lease_owner is null or lease_until <= ?) returning ${SESSION_COLUMNS}`,
+  );
+  const holder = q('select lease_owner, lease_until from sessions where id = ?');
+  const exists = q('select id from sessions where id = ?');
+  const tail = q('select message from session_messages where session_id = ? order by seq desc limit ?');
+  const common = {
+    get: (id: string) => raw(get, [id]),
+    acquire: (id: string, owner: string, now: number, until: number) => raw(acquire, [owner, until, id, now]),
+    holder: (id: string) => raw(holder, [id]),
+    exists: (id: string) => raw(exists, [id]),
+    tail: (id: string, limit: number) => raw(tail, [id, limit]),
+  };
+
+  if (dialect === 'postgres') {
+    // `with ordinality` numbers the array's elements from 1, in order.
+    const create = numbered(
+      `with s as (${INSERT_SESSION} returning ${SESSION_COLUMNS}), ` +
+        `m as (insert into session_messages (session_id, seq, message, created_at) select s.id, t.n, t.message, s.created_at from s, unnest(?::text[]) with ordinality as t(message, n)) ` +
+        'select * from s',
+    );
+    // The update returns the new next_seq: the first new message is next_seq - count.
+    const append = numbered(
+      `with s as (${UPDATE_SESSION} returning ${SESSION_COLUMNS}), ` +
+        `m as (insert into session_messages (session_id, seq, message, created_at) select s.id, s.next_seq - ?::integer + t.n - 1, t.message, s.updated_at from s, unnest(?::text[]) with ordinality as t(message, n)) ` +
+        'select * from s',
+    );
+    return {
+      ...common,
+      oneStatementCommit: true,
+      create: (row, messages) =>
+        raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now, messages]),
+      append: (id, owner, count, now, changes, messages) =>
+        raw(append, [count, count, now, changes.systemPrompt, changes.model, changes.metadata, id, owner, count, messages]),
+      insertMessages: () => {
+        throw new Error('PostgreSQL writes messages in the create/append statement');
+      },
+    };
+  }
+
+  const create = `${INSERT_SESSION} returning ${SESSION_COLUMNS}`;
+  const append = `${UPDATE_SESSION} returning ${SESSION_COLUMNS}`;
+  // One text per batch size, so each stays one cached prepared statement.
+  const inserts = new Map<number, string>();
+  const insertText = (count: number) => {
+    let text = inserts.get(count);
+    if (text === undefined) {
+      text = `insert into session_messages (session_id, seq, message, created_at) values ${Array.from({ length: count }, () => '(?, ?, ?, ?)').join(', ')}`;
+      if (count <= 32) inserts.set(count, text);
+    }
+    return text;
+  };
+  return {
+    ...common,
+    oneStatementCommit: false,
+    create: (row) => raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now]),
+    append: (id, owner, count, now, changes) =>
+      raw(append, [count, count, now, changes.systemPrompt, changes.model, changes.metadata, id, owner]),
+    insertMessages(id, firstSeq, messages, now) {
+      const parameters: unknown[] = [];
+      messages.forEach((message, index) => parameters.push(id, firstSeq + index, message, now));
+      return raw(insertText(messages.length), parameters);
+    },
+  };
+}
