@@ -4,6 +4,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import cors from '@fastify/cors';
 import { accountMigrations, createAccounts, type Accounts } from './accounts/index.js';
 import { RunTracker } from './agent/index.js';
+import { emptyAgentCatalog, type AgentCatalog } from './agents/catalog.js';
 import type { Config } from './config.js';
 import type { Database } from './db/index.js';
 import { ChassisError } from './errors.js';
@@ -13,6 +14,7 @@ import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
 import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
 import { answerClientError, errorBody, registerErrorHandling } from './http/error-handler.js';
+import { registerOpenAIRoutes } from './http/openai/routes.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
@@ -36,6 +38,8 @@ export interface AppOverrides {
   logStream?: { write(line: string): void };
   /** Verifies `Authorization: Bearer` tokens when the product brings its own identity provider. */
   bearerVerifier?: BearerVerifier;
+  /** Named agents (the OpenAI `model` names); none but the default agent when absent. */
+  agents?: AgentCatalog;
 }
 
 export interface Chassis {
@@ -44,6 +48,8 @@ export interface Chassis {
   /** MCP servers from MCP_CONFIG_PATH: their state, and when the first connection attempts are over. */
   mcp: McpTools;
   runs: RunTracker;
+  /** Named agents: what the OpenAI-compatible API's `model` field names. */
+  agents: AgentCatalog;
   /** Stop taking work, let runs finish within the grace period, abort the rest, close everything. */
   shutdown(graceSeconds?: number): Promise<void>;
   readonly closing: boolean;
@@ -165,6 +171,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     tools,
     mcp,
     runs,
+    agents: overrides.agents ?? emptyAgentCatalog,
     get closing() {
       return closing;
     },
@@ -228,6 +235,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerRunRoutes(app, { config, registry, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
+  await registerOpenAIRoutes(app, { config, model, tools, runs, registry, identity, agents: chassis.agents, sessions: sessions?.turns });
 
   return app;
 }

@@ -1,4 +1,4 @@
-import type { AssistantMessage, ChatMessage, ModelClient, Usage } from '../model/types.js';
+import type { AssistantMessage, ChatMessage, ModelClient, ToolSpec, Usage } from '../model/types.js';
 import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
 import { addUsage, emptyUsage, type AgentEvent, type StopReason } from './events.js';
 import { runToolCalls } from './run-tools.js';
@@ -10,6 +10,12 @@ export interface AgentRunInput {
   temperature?: number;
   maxTokens?: number;
   tools: ToolSelection;
+  /**
+   * Tools the caller runs itself (OpenAI `tools` of a request), offered beside the server's. When
+   * the model calls one, the run stops with `tool_calls` and hands those calls back unrun.
+   */
+  clientTools?: readonly ToolSpec[];
+  responseFormat?: Record<string, unknown>;
   /** Ask the provider for token deltas (SSE clients) or for whole answers (JSON clients). */
   stream: boolean;
   signal: AbortSignal;
@@ -49,6 +55,8 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
   const transcript: ChatMessage[] = [...input.context];
   const added = progress.messages;
   const usage = progress.usage;
+  const clientNames = input.clientTools?.length ? new Set(input.clientTools.map((tool) => tool.function.name)) : null;
+  const specs = clientNames === null ? input.tools.specs : [...input.tools.specs, ...input.clientTools!];
 
   for (let step = 1; ; step++) {
     input.signal.throwIfAborted();
@@ -57,9 +65,10 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
     for await (const delta of deps.model.call({
       model: input.model,
       messages: transcript,
-      tools: input.tools.specs,
+      tools: specs,
       temperature: input.temperature,
       maxTokens: input.maxTokens,
+      responseFormat: input.responseFormat,
       stream: input.stream,
       signal: input.signal,
     })) {
@@ -77,6 +86,16 @@ export async function* runAgent(input: AgentRunInput, deps: AgentDeps, progress:
     if (calls.length === 0) {
       added.push(answer);
       yield { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added };
+      return;
+    }
+    const clientCalls = clientNames === null ? [] : calls.filter((call) => clientNames.has(call.function.name));
+    if (clientCalls.length > 0) {
+      // Only the client's calls leave: server calls of the same message are not run, so the
+      // history the client sends back never holds a call without its result (the model can call
+      // a server tool again on the next request).
+      added.push({ role: 'assistant', content: answer.content, tool_calls: clientCalls });
+      for (const call of clientCalls) yield { type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments };
+      yield { type: 'done', stopReason: 'tool_calls', usage, messages: added };
       return;
     }
     if (step >= deps.maxSteps) {

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { cancelledError, clientSideTurn, driveRun, newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
+import { clientSideTurn, newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
 import type { Config } from '../config.js';
-import { badRequest, ChassisError } from '../errors.js';
+import { badRequest } from '../errors.js';
 import type { ChatMessage, ModelClient } from '../model/index.js';
 import type { Principal } from '../principal.js';
 import type { IdempotencyStore, RunRegistry, StoredResponse } from '../runs/index.js';
@@ -11,6 +11,7 @@ import { completionSchemas, ErrorResponse, type CompletionRequest } from './agen
 import { errorBody, logError } from './error-handler.js';
 import { idempotencyClaim, replayIdempotent, type IdempotencyClaim } from './idempotent-replay.js';
 import type { IdentityResolver } from './identity.js';
+import { launchRun } from './launch-run.js';
 import { answer, streamEvents } from './run-output.js';
 
 export interface AgentRouteDeps {
@@ -157,27 +158,11 @@ function runInput(prepared: PreparedRun, deps: AgentRouteDeps): AgentRunInput {
   };
 }
 
-const disconnected = () => new ChassisError(499, 'CLIENT_DISCONNECTED', 'The client disconnected');
-
 /** Starts the run detached from this request; JSON and SSE then read the same run log. */
 function startRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {
-  const { run, turn } = prepared;
-  const log = deps.registry.create(
-    { runId: run.id, ownerId: principal.userId, sessionId: turn.sessionId, createdAt: Date.now() },
-    () => run.abort(cancelledError()),
-  );
-  reply.header('x-run-id', run.id);
-  // Sent before any event, so a streaming client that drops off can still find its session.
-  if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
-  const { claim } = prepared;
-  const outcome = driveRun({
-    run,
-    turn,
-    log,
-    input: runInput(prepared, deps),
-    deps: { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
-    warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
-  }).then(async (result) => {
+  const { run, turn, claim } = prepared;
+  const launched = launchRun(request, reply, { run, turn, input: runInput(prepared, deps), principal }, { ...deps, maxSteps: deps.config.maxAgentSteps });
+  const outcome = launched.outcome.then(async (result) => {
     // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
     if (claim !== null) {
       await deps.idempotency
@@ -186,9 +171,7 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
     }
     return result;
   });
-  // Nobody could read a client-side run's result once its client has gone: stop it (and the provider call).
-  const onLeave = turn.continueOnDisconnect ? undefined : () => run.abort(disconnected());
-  return { log, outcome, onLeave };
+  return { ...launched, outcome };
 }
 
 async function jsonRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {

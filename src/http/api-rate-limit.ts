@@ -8,7 +8,8 @@ const UNLIMITED = new Set(['/api/v1/health', '/api/v1/openapi.json']);
 function limited(request: FastifyRequest): boolean {
   if (request.method === 'OPTIONS') return false; // CORS preflights carry no credentials
   const path = request.url.split('?')[0]!;
-  return path.startsWith('/api/v1/') && !UNLIMITED.has(path);
+  // `/v1/` is the OpenAI-compatible surface: the same limit as the API it fronts.
+  return (path.startsWith('/api/v1/') || path.startsWith('/v1/')) && !UNLIMITED.has(path);
 }
 
 /**

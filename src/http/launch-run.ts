@@ -1,0 +1,54 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { cancelledError, driveRun, type AgentRunInput, type Run, type RunOutcome, type Turn } from '../agent/index.js';
+import { ChassisError } from '../errors.js';
+import type { ModelClient } from '../model/index.js';
+import type { Principal } from '../principal.js';
+import type { RunLog, RunRegistry } from '../runs/index.js';
+import type { ToolRegistry } from '../tools/index.js';
+
+export interface LaunchDeps {
+  model: ModelClient;
+  tools: ToolRegistry;
+  registry: RunRegistry;
+  maxSteps: number;
+}
+
+export interface LaunchedRun {
+  log: RunLog;
+  outcome: Promise<RunOutcome>;
+  /** Call when the client leaves early; undefined when the run should go on (a session keeps its result). */
+  onLeave: (() => void) | undefined;
+}
+
+const disconnected = () => new ChassisError(499, 'CLIENT_DISCONNECTED', 'The client disconnected');
+
+/**
+ * Starts a run detached from the request that asked for it: every surface (the native API, the
+ * OpenAI-compatible one) then reads the same run log, so none of them is a second loop.
+ */
+export function launchRun(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  started: { run: Run; turn: Turn; input: AgentRunInput; principal: Principal; maxSteps?: number },
+  deps: LaunchDeps,
+): LaunchedRun {
+  const { run, turn } = started;
+  const log = deps.registry.create(
+    { runId: run.id, ownerId: started.principal.userId, sessionId: turn.sessionId, createdAt: Date.now() },
+    () => run.abort(cancelledError()),
+  );
+  reply.header('x-run-id', run.id);
+  // Sent before any event, so a streaming client that drops off can still find its session.
+  if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
+  const outcome = driveRun({
+    run,
+    turn,
+    log,
+    input: started.input,
+    deps: { model: deps.model, tools: deps.tools, maxSteps: started.maxSteps ?? deps.maxSteps },
+    warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
+  });
+  // Nobody could read a client-side run's result once its client has gone: stop it (and the provider call).
+  const onLeave = turn.continueOnDisconnect ? undefined : () => run.abort(disconnected());
+  return { log, outcome, onLeave };
+}
