@@ -439,3 +439,66 @@ describe('Vercel AI SDK (ai + @ai-sdk/openai-compatible)', () => {
     await expect(generateText({ model: provider()('missing'), prompt: 'hi', maxRetries: 0 })).rejects.toThrow(/does not exist/);
   });
 });
+
+describe('server-side sessions (X-Session-Id or metadata.session_id)', () => {
+  let persisted: TestApp;
+  beforeAll(async () => {
+    persisted = await startApp({ OPENAI_BASE_URL: fake.url, ENABLE_PERSISTENCE: 'true', DATABASE_URL: 'sqlite::memory:' });
+  });
+  afterAll(() => persisted.close());
+  const api = () => new OpenAI({ apiKey: 'unused-on-an-open-server', baseURL: `${persisted.url}/v1`, maxRetries: 0 });
+
+  it('"new" starts a session (id in X-Session-Id); later calls send only the new message and the server supplies the history', async () => {
+    fake.script({ kind: 'text', content: 'First answer' });
+    const { data, response } = await api()
+      .chat.completions.create({ model: 'default', messages: [{ role: 'system', content: 'Be kind.' }, { role: 'user', content: 'first' }] }, { headers: { 'X-Session-Id': 'new' } })
+      .withResponse();
+    expect(data.choices[0]!.message.content).toBe('First answer');
+    const sessionId = response.headers.get('x-session-id');
+    expect(sessionId).toBeTruthy();
+
+    fake.script({ kind: 'text', content: 'Second answer' });
+    const chunks = await collect(
+      await api().chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'ignored: the session has it' }, { role: 'user', content: 'second' }], stream: true, metadata: { session_id: sessionId! } }),
+    );
+    expect(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('')).toBe('Second answer');
+    expect(fake.requests[1]!.body.messages).toEqual([
+      { role: 'system', content: 'Be kind.' },
+      { role: 'user', content: 'first' },
+      { role: 'assistant', content: 'First answer' },
+      { role: 'user', content: 'second' },
+    ]);
+    // The native API reads the same session.
+    const messages = await (await fetch(`${persisted.url}/api/v1/agent/session/${sessionId}/messages`)).json();
+    expect(JSON.stringify(messages)).toContain('Second answer');
+  });
+
+  it('an unknown session is an OpenAI 404; client tools with a session and a last message not from the user are 400', async () => {
+    const unknown = await post(`${persisted.url}/v1/chat/completions`, { model: 'default', messages: [{ role: 'user', content: 'hi' }] }, { 'x-session-id': 'no-such-session' });
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).error.type).toBe('not_found_error');
+    const tools = await post(`${persisted.url}/v1/chat/completions`, { model: 'default', messages: [{ role: 'user', content: 'hi' }], tools: [weatherTool] }, { 'x-session-id': 'new' });
+    expect(tools.status).toBe(400);
+    expect((await tools.json()).error.param).toBe('tools');
+    const last = await post(`${persisted.url}/v1/chat/completions`, { model: 'default', messages: [{ role: 'assistant', content: 'hi' }] }, { 'x-session-id': 'new' });
+    expect(last.status).toBe(400);
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('without persistence a session id is refused, not ignored', async () => {
+    const response = await post(`${t.url}/v1/chat/completions`, { model: 'default', messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${KEY}`, 'x-session-id': 'new' });
+    expect(response.status).toBe(400);
+    expect((await response.json()).error.code).toBe('feature_disabled');
+  });
+});
+
+describe('OpenAPI document', () => {
+  it('documents the canonical /v1 routes with operationIds, once', async () => {
+    const document = await (await fetch(`${t.url}/api/v1/openapi.json`)).json();
+    expect(document.paths['/v1/chat/completions'].post.operationId).toBe('openaiCreateChatCompletion');
+    expect(document.paths['/v1/models'].get.operationId).toBe('openaiListModels');
+    expect(document.paths['/v1/models/{model}'].get.operationId).toBe('openaiRetrieveModel');
+    expect(Object.keys(document.paths).filter((path) => path.startsWith('/api/v1/openai'))).toEqual([]);
+    expect(document.paths['/v1/chat/completions'].post.responses['404']).toBeDefined();
+  });
+});

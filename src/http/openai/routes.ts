@@ -52,7 +52,18 @@ export async function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRou
       async (scope) => {
         registerOpenAIErrors(scope);
         const typed = scope.withTypeProvider<TypeBoxTypeProvider>();
-        const errors = { '4xx': OpenAIErrorSchema, '5xx': OpenAIErrorSchema };
+        const error = (description: string) => ({ ...OpenAIErrorSchema, description });
+        const errors = {
+          401: error('Missing or invalid credentials'),
+          404: error('Unknown model (code model_not_found) or session'),
+          429: error('API_RATE_LIMIT_PER_MINUTE reached (Retry-After says when to retry)'),
+          '5xx': error('Server busy or shutting down (503), the model failed (502) or timed out (504)'),
+        };
+        const requestErrors = {
+          400: error('Invalid or unsupported request field (param names it)'),
+          409: error('The session is busy with another run'),
+          413: error('Request body too large'),
+        };
         // Bearer (the API key or an access token, as OpenAI clients send it), X-API-Key, or none on an open server.
         const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }, {}];
         typed.post(
@@ -66,7 +77,7 @@ export async function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRou
               summary: 'OpenAI Chat Completions: run an agent as a model (JSON, or chunks with "stream": true)',
               security,
               body: schemas.ChatCompletionRequest,
-              response: { 200: schemas.ChatCompletion, ...errors },
+              response: { 200: schemas.ChatCompletion, ...requestErrors, ...errors },
             },
           },
           (request, reply) => chatCompletion(request, reply, deps),
