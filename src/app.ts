@@ -223,7 +223,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
     credentials: false,
     methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Authorization', 'X-API-Key', 'X-User-ID', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID'],
+    allowedHeaders: ['Authorization', 'X-API-Key', 'X-User-ID', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID', 'X-Session-Id'],
     exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'X-Session-Id', 'Retry-After'],
     maxAge: 600,
   });

@@ -502,3 +502,29 @@ describe('OpenAPI document', () => {
     expect(document.paths['/v1/chat/completions'].post.responses['404']).toBeDefined();
   });
 });
+
+describe('a client that leaves', () => {
+  it('stops a stateless streamed run and its provider call', async () => {
+    fake.script({ kind: 'text', content: 'one two three four five six seven eight', chunkSize: 4, delayMs: 200 });
+    const controller = new AbortController();
+    const response = await fetch(`${t.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ model: 'default', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+      signal: controller.signal,
+    });
+    const reader = response.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await expect.poll(() => fake.requests[0]?.closedEarly, { timeout: 5000 }).toBe(true);
+  });
+
+  it('lets a browser send X-Session-Id (CORS preflight)', async () => {
+    const response = await fetch(`${t.url}/v1/chat/completions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,x-session-id' },
+    });
+    expect(response.status).toBeLessThan(300);
+    expect(response.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('x-session-id');
+  });
+});

@@ -161,7 +161,7 @@ function runInput(prepared: PreparedRun, deps: AgentRouteDeps): AgentRunInput {
 /** Starts the run detached from this request; JSON and SSE then read the same run log. */
 function startRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {
   const { run, turn, claim } = prepared;
-  const launched = launchRun(request, reply, { run, turn, input: runInput(prepared, deps), principal }, { ...deps, maxSteps: deps.config.maxAgentSteps });
+  const launched = launchRun(request, reply, { run, turn, input: runInput(prepared, deps), principal, maxSteps: deps.config.maxAgentSteps }, deps);
   const outcome = launched.outcome.then(async (result) => {
     // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
     if (claim !== null) {

@@ -10,7 +10,6 @@ export interface LaunchDeps {
   model: ModelClient;
   tools: ToolRegistry;
   registry: RunRegistry;
-  maxSteps: number;
 }
 
 export interface LaunchedRun {
@@ -29,7 +28,7 @@ const disconnected = () => new ChassisError(499, 'CLIENT_DISCONNECTED', 'The cli
 export function launchRun(
   request: FastifyRequest,
   reply: FastifyReply,
-  started: { run: Run; turn: Turn; input: AgentRunInput; principal: Principal; maxSteps?: number },
+  started: { run: Run; turn: Turn; input: AgentRunInput; principal: Principal; maxSteps: number },
   deps: LaunchDeps,
 ): LaunchedRun {
   const { run, turn } = started;
@@ -45,7 +44,7 @@ export function launchRun(
     turn,
     log,
     input: started.input,
-    deps: { model: deps.model, tools: deps.tools, maxSteps: started.maxSteps ?? deps.maxSteps },
+    deps: { model: deps.model, tools: deps.tools, maxSteps: started.maxSteps },
     warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
   });
   // Nobody could read a client-side run's result once its client has gone: stop it (and the provider call).

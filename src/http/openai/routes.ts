@@ -169,7 +169,7 @@ async function chatCompletion(request: FastifyRequest, reply: FastifyReply, deps
     stream: plan.stream,
     signal: run.signal,
   };
-  const launched = launchRun(request, reply, { run, turn, input, principal, maxSteps: agent.maxSteps }, { ...deps, maxSteps: deps.config.maxAgentSteps });
+  const launched = launchRun(request, reply, { run, turn, input, principal, maxSteps: agent.maxSteps }, deps);
   const encoding: ChatEncoding = {
     // The run id names the completion too: X-Run-Id and GET /api/v1/agent/runs/{id} find it.
     id: `chatcmpl-${run.id.slice(4)}`,
@@ -194,15 +194,16 @@ async function beginTurn(plan: ChatPlan, agent: ResolvedAgent, principal: Princi
   }
   const last = plan.messages[plan.messages.length - 1]!;
   if (last.role !== 'user') throw invalidParam('messages', 'With a session id the last message must be the new user message');
-  const system = plan.messages.find((message) => message.role === 'system');
+  // As in stateless mode: the agent's instructions, then the client's system message.
+  const system = [agent.systemPrompt, plan.messages.find((message) => message.role === 'system')?.content].filter((text) => typeof text === 'string' && text !== '').join('\n\n');
   return deps.sessions.begin({
     principal,
     runId,
     onBusy: 'reject',
     sessionId: plan.sessionId === 'new' ? undefined : plan.sessionId,
     message: last.content,
-    // Kept by a new session; a continued one keeps the prompt it was created with.
-    systemPrompt: agent.systemPrompt ?? (system?.content as string | undefined),
+    // Sets the session's system prompt (as the native system_prompt does); none keeps the stored one.
+    systemPrompt: system === '' ? undefined : system,
     model: agent.model,
   });
 }
