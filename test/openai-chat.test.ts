@@ -435,6 +435,34 @@ describe('Vercel AI SDK (ai + @ai-sdk/openai-compatible)', () => {
     expect(fake.requests[1]!.body.messages.at(-1)).toMatchObject({ role: 'tool', tool_call_id: 'call_ai' });
   });
 
+  it('runs a client-side tool round trip with streamText, reasoning included', async () => {
+    fake.script(
+      { kind: 'tool_calls', calls: [{ id: 'call_st', name: 'get_weather', arguments: '{"city":"Nice"}' }] },
+      { kind: 'text', content: 'Nice is sunny.', reasoning: 'Tool said 30' },
+    );
+    const { stepCountIs } = await import('ai');
+    const result = streamText({
+      model: provider()('default'),
+      prompt: 'Weather in Nice?',
+      maxRetries: 0,
+      stopWhen: stepCountIs(3),
+      tools: {
+        get_weather: tool({
+          description: 'Weather for a city',
+          inputSchema: jsonSchema<{ city: string }>({ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] }),
+          execute: async ({ city }) => ({ city, temperature: 30 }),
+        }),
+      },
+    });
+    let text = '';
+    for await (const delta of result.textStream) text += delta;
+    expect(text).toBe('Nice is sunny.');
+    expect(await result.reasoningText).toBe('Tool said 30');
+    const steps = await result.steps;
+    expect(steps[0]!.toolCalls.map((call) => call.toolName)).toEqual(['get_weather']);
+    expect(fake.requests[1]!.body.messages.at(-1)).toMatchObject({ role: 'tool', tool_call_id: 'call_st' });
+  });
+
   it('an unknown model rejects with the server\'s message', async () => {
     await expect(generateText({ model: provider()('missing'), prompt: 'hi', maxRetries: 0 })).rejects.toThrow(/does not exist/);
   });
