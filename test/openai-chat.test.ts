@@ -329,11 +329,15 @@ describe('limits and auth hold on this surface', () => {
     expect((await past.json()).error.type).toBe('invalid_request_error');
   });
 
-  it('MAX_MESSAGE_LENGTH: at the limit 200, past it 400 (string and text part)', async () => {
+  it('MAX_MESSAGE_LENGTH: at the limit 200, past it 400 (string, one text part, text parts together)', async () => {
     const send = (content: unknown) => post(`${t.url}/v1/chat/completions`, { model: 'default', messages: [{ role: 'user', content }] }, { authorization: `Bearer ${KEY}` });
     expect((await send('x'.repeat(50))).status).toBe(200);
     expect((await send('x'.repeat(51))).status).toBe(400);
     expect((await send([{ type: 'text', text: 'x'.repeat(51) }])).status).toBe(400);
+    expect((await send([{ type: 'text', text: 'x'.repeat(25) }, { type: 'text', text: 'é'.repeat(25) }])).status).toBe(200);
+    const joined = await send([{ type: 'text', text: 'x'.repeat(25) }, { type: 'text', text: 'x'.repeat(26) }]);
+    expect(joined.status).toBe(400);
+    expect((await joined.json()).error.param).toBe('messages');
   });
 
   it('401 in OpenAI shape for a missing or wrong key (SDK: AuthenticationError); X-API-Key works too', async () => {

@@ -30,7 +30,7 @@ const unsupported = (param: string, message: string) => invalidParam(param, mess
  * client never gets an answer that silently means something else. Sampling and bookkeeping fields
  * (top_p, seed, stop, user, store, …) are ignored.
  */
-export function readChatRequest(body: ChatCompletionRequest, sessionHeader: string | undefined): ChatPlan {
+export function readChatRequest(body: ChatCompletionRequest, sessionHeader: string | undefined, maxMessageLength: number): ChatPlan {
   const loose = body as ChatCompletionRequest & Record<string, unknown>;
   if (body.n != null && body.n > 1) throw unsupported('n', 'n > 1 is not supported: an agent run gives one answer');
   if (body.logprobs === true || (body.top_logprobs != null && body.top_logprobs > 0)) throw unsupported('logprobs', 'logprobs are not supported');
@@ -59,7 +59,7 @@ export function readChatRequest(body: ChatCompletionRequest, sessionHeader: stri
   }
   return {
     agent: body.model,
-    messages: body.messages.map(chatMessage),
+    messages: body.messages.map((message, index) => chatMessage(message, index, maxMessageLength)),
     clientTools,
     noTools,
     stream: body.stream === true,
@@ -71,7 +71,7 @@ export function readChatRequest(body: ChatCompletionRequest, sessionHeader: stri
   };
 }
 
-function textOf(content: Message['content'], index: number): string | null {
+function textOf(content: Message['content'], index: number, maxLength: number): string | null {
   if (content === undefined || content === null || typeof content === 'string') return content ?? null;
   let text = '';
   for (const part of content) {
@@ -80,11 +80,16 @@ function textOf(content: Message['content'], index: number): string | null {
     }
     text += part.text;
   }
+  // The schema bounds each part; the message as a whole has the same limit as a string content
+  // (counted in code points, as the schema does; UTF-16 length is never below that count).
+  if (text.length > maxLength && [...text].length > maxLength) {
+    throw invalidParam('messages', `messages[${index}]: the text parts add up to more than ${maxLength} characters (MAX_MESSAGE_LENGTH)`);
+  }
   return text;
 }
 
-function chatMessage(message: Message, index: number): ChatMessage {
-  const content = textOf(message.content, index);
+function chatMessage(message: Message, index: number, maxLength: number): ChatMessage {
+  const content = textOf(message.content, index, maxLength);
   const name = message.name === undefined ? {} : { name: message.name };
   if (message.role === 'assistant') {
     return { role: 'assistant', content, ...name, ...(message.tool_calls?.length ? { tool_calls: message.tool_calls } : {}) };

@@ -141,7 +141,7 @@ function header(request: FastifyRequest, name: string): string | undefined {
 async function chatCompletion(request: FastifyRequest, reply: FastifyReply, deps: OpenAIRouteDeps) {
   const principal = await deps.identity(request);
   // Validated against schemas.ChatCompletionRequest before the handler runs.
-  const plan = readChatRequest(request.body as ChatCompletionRequest, header(request, 'x-session-id'));
+  const plan = readChatRequest(request.body as ChatCompletionRequest, header(request, 'x-session-id'), deps.config.maxMessageLength);
   const agent = resolveAgent(findAgent(plan.agent, deps.agents), deps.tools, { model: deps.config.openaiModel, maxSteps: deps.config.maxAgentSteps });
   const serverTools = plan.noTools ? deps.tools.select([]) : agent.tools;
   const clash = plan.clientTools.find((tool) => serverTools.allowed.has(tool.function.name));
