@@ -13,7 +13,7 @@ import { registerAgentRoutes } from './http/agent-routes.js';
 import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
 import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
-import { answerClientError, errorBody, registerErrorHandling } from './http/error-handler.js';
+import { answerClientError, registerErrorHandling } from './http/error-handler.js';
 import { registerOpenAIRoutes } from './http/openai/routes.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
@@ -199,8 +199,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (closing && request.url !== '/health' && request.url !== '/api/v1/health') {
-      const error = new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
-      return reply.code(503).headers(error.headers).send(errorBody(error));
+      // Thrown, not sent: the route's error handler answers, in OpenAI's shape on the /v1 surface.
+      throw new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
     }
     // Bodies are read as sent: a compressed one would only fail as bad JSON (and is never inflated).
     const encoding = request.headers['content-encoding'];

@@ -560,3 +560,26 @@ describe('a client that leaves', () => {
     expect(response.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('x-session-id');
   });
 });
+
+describe('shutdown', () => {
+  it('while draining, new OpenAI calls get a 503 in OpenAI shape and the running stream finishes', async () => {
+    const draining = await startApp({ OPENAI_BASE_URL: fake.url });
+    fake.script({ kind: 'text', content: 'one two three four', chunkSize: 4, delayMs: 100 });
+    const running = fetch(`${draining.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'default', messages: [{ role: 'user', content: 'hi' }], stream: true }),
+    });
+    await fake.waitForRequests(1);
+    const stopped = draining.app.chassis.shutdown(10);
+    const refused = await post(`${draining.url}/v1/chat/completions`, { model: 'default', messages: [{ role: 'user', content: 'hi' }] });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect((await refused.json()).error).toMatchObject({ type: 'server_error', code: 'shutting_down' });
+    const native = await post(`${draining.url}/api/v1/agent/completion`, { messages: [{ role: 'user', content: 'hi' }] });
+    expect((await native.json()).code).toBe('SHUTTING_DOWN');
+    const raw = await (await running).text();
+    expect(raw.endsWith('data: [DONE]\n\n')).toBe(true);
+    await stopped;
+  });
+});
