@@ -5,7 +5,7 @@ import OpenAI from 'openai';
 import { generateText, jsonSchema, streamText, tool } from 'ai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import { Type } from 'typebox';
-import type { AgentCatalog, AgentDefinition } from '../src/agents/catalog.js';
+import type { AgentDefinition } from '../src/agents/catalog.js';
 import { defineTool } from '../src/tools/index.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { post, startApp, type TestApp } from './support/app.js';
@@ -34,16 +34,12 @@ const writer: AgentDefinition = {
   tools: ['counter'],
   approval: [],
 };
-const catalog: AgentCatalog = {
-  get: (name) => (name === writer.name ? writer : undefined),
-  list: () => [writer],
-};
 
 beforeAll(async () => {
   fake = await startFakeUpstream();
   t = await startApp(
     { OPENAI_BASE_URL: fake.url, CHASSIS_API_KEY: KEY, MAX_AGENT_STEPS: '4', MAX_MESSAGES_PER_REQUEST: '3', MAX_MESSAGE_LENGTH: '50', OPENAI_MODEL: 'deployment-model' },
-    { tools: [counter], agents: catalog },
+    { tools: [counter], agents: [writer] },
   );
 });
 afterAll(async () => {
@@ -227,7 +223,8 @@ describe('official openai package: chat.completions', () => {
   it('lists the default agent and the catalog agents as models', async () => {
     const models = [];
     for await (const model of client().models.list()) models.push(model);
-    expect(models.map((model) => model.id)).toEqual(['default', 'writer']);
+    expect(models.map((model) => model.id)).toEqual(['default', ...t.app.chassis.agents.list().map((agent) => agent.name)]);
+    expect(models.map((model) => model.id)).toContain('writer');
     expect(models[0]).toMatchObject({ object: 'model', owned_by: 'agent-chassis' });
     expect(typeof models[0]!.created).toBe('number');
     expect((await client().models.retrieve('writer')).id).toBe('writer');

@@ -1,7 +1,8 @@
 import type { ChatMessage, Usage } from '../model/types.js';
+import type { Checkpoint } from './run-agent.js';
 
 /** `tool_calls`: the model called a client-side tool; the run stops and hands the call to the client. */
-export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter' | 'cancelled' | 'tool_calls';
+export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter' | 'cancelled' | 'approval_required' | 'tool_calls';
 
 /**
  * What one agent run produces, in order. The JSON answer is a fold over these and the SSE stream
@@ -13,6 +14,8 @@ export type AgentEvent =
   | { type: 'reasoning'; content: string }
   | { type: 'tool_call'; id: string; name: string; arguments: string }
   | { type: 'tool_result'; id: string; name: string; result: string }
+  /** The run stops here until every call in `checkpoint.pending` is decided (always the last event). */
+  | { type: 'paused'; checkpoint: Checkpoint }
   | { type: 'done'; stopReason: StopReason; usage: Usage; messages: ChatMessage[] };
 
 export const emptyUsage = (): Usage => ({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });

@@ -1,44 +1,45 @@
 import type { AgentRunInput } from '../agent/index.js';
-import type { ToolRegistry } from '../tools/index.js';
+import type { ToolRegistry, ToolSelection } from '../tools/index.js';
 import type { AgentDefinition } from './catalog.js';
+import { agentRunSettings, agentSystemPrompt, agentTools, type ResponseFormats } from './resolve.js';
 
 /** What an agent definition decides about a run; the request adds the conversation, stream and signal. */
 export type ResolvedAgent = Pick<AgentRunInput, 'model' | 'temperature' | 'maxTokens' | 'tools' | 'responseFormat'> & {
-  /** The definition's instructions, put first in the context; absent for the default agent. */
+  /** The agent's system prompt, put first in the context; absent for the default agent. */
   systemPrompt?: string;
   maxSteps: number;
 };
 
 /**
- * Resolves an agent (or, without one, the default agent: the deployment's model and every server
- * tool) into the settings of the run the loop takes. Resolved per request, because MCP tools
- * come and go with their servers. Tools whose calls need a human approval are not offered: this
- * server has no approval step yet, and running them unasked would defeat the definition.
+ * An agent (or, without one, the default agent: the deployment's model and every server tool)
+ * as the settings of a run on a surface that cannot wait for a human (the OpenAI-compatible API):
+ * built from the same helpers as the native API (agents/resolve.ts), except that tools whose calls
+ * need an approval are not offered, so such a run never pauses. Resolved per request, because MCP
+ * tools come and go with their servers.
  */
-export function resolveAgent(agent: AgentDefinition | undefined, registry: ToolRegistry, defaults: { model: string; maxSteps: number }): ResolvedAgent {
-  if (agent === undefined) return { model: defaults.model, tools: registry.select(undefined), maxSteps: defaults.maxSteps };
-  const names = new Set<string>();
-  for (const name of agent.tools) {
-    if (name.endsWith('__*')) {
-      // Every tool one MCP server currently offers.
-      const source = `mcp:${name.slice(0, -3)}`;
-      for (const tool of registry.list()) if (tool.source === source) names.add(tool.name);
-    } else if (registry.resolve(name) !== undefined) {
-      names.add(registry.resolve(name)!);
-    }
-    // A named tool the registry does not hold now (an MCP server still connecting) is left out
-    // rather than failing the request.
+export function resolveAgent(
+  agent: AgentDefinition | undefined,
+  registry: ToolRegistry,
+  defaults: { model: string; maxSteps: number },
+  formats: ResponseFormats,
+  request: { temperature?: number; maxTokens?: number },
+): ResolvedAgent {
+  if (agent === undefined) {
+    return { model: defaults.model, temperature: request.temperature, maxTokens: request.maxTokens, tools: withoutApproval(registry.select(undefined), registry, undefined), maxSteps: defaults.maxSteps };
   }
-  if (agent.approval === 'all') names.clear();
-  else for (const name of agent.approval) names.delete(registry.resolve(name) ?? name);
+  const { approvalRequired, ...settings } = agentRunSettings(agent, request, defaults.model, formats);
   return {
-    systemPrompt: agent.instructions === '' ? undefined : agent.instructions,
-    model: agent.model ?? defaults.model,
-    temperature: agent.temperature,
-    maxTokens: agent.maxTokens,
-    tools: registry.select([...names]),
-    responseFormat:
-      agent.responseFormat === undefined ? undefined : { type: 'json_schema', json_schema: { name: `${agent.name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 64)}_answer`, schema: agent.responseFormat } },
+    ...settings,
+    systemPrompt: agentSystemPrompt(agent),
+    tools: withoutApproval(agentTools(agent, registry, undefined), registry, approvalRequired),
     maxSteps: agent.maxSteps ?? defaults.maxSteps,
   };
+}
+
+function withoutApproval(selection: ToolSelection, registry: ToolRegistry, required: readonly string[] | 'all' | undefined): ToolSelection {
+  let kept: string[] | undefined;
+  for (const name of selection.allowed) {
+    if (registry.needsApproval(name, required)) kept ??= [...selection.allowed].filter((other) => !registry.needsApproval(other, required));
+  }
+  return kept === undefined ? selection : registry.select(kept);
 }

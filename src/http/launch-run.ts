@@ -5,11 +5,14 @@ import type { ModelClient } from '../model/index.js';
 import type { Principal } from '../principal.js';
 import type { RunLog, RunRegistry } from '../runs/index.js';
 import type { ToolRegistry } from '../tools/index.js';
+import type { ApprovalService } from '../approvals/index.js';
 
 export interface LaunchDeps {
   model: ModelClient;
   tools: ToolRegistry;
   registry: RunRegistry;
+  /** Lets a run stop for tool approvals (and be cancelled while it waits); without it a run cannot pause. */
+  approvals?: ApprovalService;
 }
 
 export interface LaunchedRun {
@@ -32,9 +35,13 @@ export function launchRun(
   deps: LaunchDeps,
 ): LaunchedRun {
   const { run, turn } = started;
+  const { approvals } = deps;
   const log = deps.registry.create(
     { runId: run.id, ownerId: started.principal.userId, sessionId: turn.sessionId, createdAt: Date.now() },
-    () => run.abort(cancelledError()),
+    // While the run waits for approvals (or after it resumed) the approvals service knows how to stop it.
+    () => {
+      if (approvals === undefined || !approvals.cancel(run.id)) run.abort(cancelledError());
+    },
   );
   reply.header('x-run-id', run.id);
   // Sent before any event, so a streaming client that drops off can still find its session.
@@ -46,6 +53,7 @@ export function launchRun(
     input: started.input,
     deps: { model: deps.model, tools: deps.tools, maxSteps: started.maxSteps },
     warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
+    onPause: approvals?.pauser(log, started.input, turn),
   });
   // Nobody could read a client-side run's result once its client has gone: stop it (and the provider call).
   const onLeave = turn.continueOnDisconnect ? undefined : () => run.abort(disconnected());

@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { clientSideTurn, newRunId, type AgentRunInput, type Run, type RunTracker, type SessionTurns, type Turn } from '../../agent/index.js';
 import type { AgentCatalog, AgentDefinition } from '../../agents/catalog.js';
 import { resolveAgent, type ResolvedAgent } from '../../agents/resolve-agent.js';
+import type { ResponseFormats } from '../../agents/resolve.js';
 import type { Config } from '../../config.js';
 import { ChassisError } from '../../errors.js';
 import type { ChatMessage, ModelClient } from '../../model/index.js';
@@ -25,6 +26,7 @@ export interface OpenAIRouteDeps {
   registry: RunRegistry;
   identity: IdentityResolver;
   agents: AgentCatalog;
+  responseFormats: ResponseFormats;
   sessions?: SessionTurns;
 }
 
@@ -142,7 +144,13 @@ async function chatCompletion(request: FastifyRequest, reply: FastifyReply, deps
   const principal = await deps.identity(request);
   // Validated against schemas.ChatCompletionRequest before the handler runs.
   const plan = readChatRequest(request.body as ChatCompletionRequest, header(request, 'x-session-id'), deps.config.maxMessageLength);
-  const agent = resolveAgent(findAgent(plan.agent, deps.agents), deps.tools, { model: deps.config.openaiModel, maxSteps: deps.config.maxAgentSteps });
+  const agent = resolveAgent(
+    findAgent(plan.agent, deps.agents),
+    deps.tools,
+    { model: deps.config.openaiModel, maxSteps: deps.config.maxAgentSteps },
+    deps.responseFormats,
+    { temperature: plan.temperature, maxTokens: plan.maxTokens },
+  );
   const serverTools = plan.noTools ? deps.tools.select([]) : agent.tools;
   const clash = plan.clientTools.find((tool) => serverTools.allowed.has(tool.function.name));
   if (clash !== undefined) {
@@ -161,11 +169,13 @@ async function chatCompletion(request: FastifyRequest, reply: FastifyReply, deps
   const input: AgentRunInput = {
     context: turn.context,
     model: agent.model,
-    temperature: plan.temperature ?? agent.temperature,
-    maxTokens: plan.maxTokens ?? agent.maxTokens,
+    temperature: agent.temperature,
+    maxTokens: agent.maxTokens,
     tools: serverTools,
     clientTools: plan.clientTools.length > 0 ? plan.clientTools : undefined,
-    responseFormat: plan.responseFormat ?? agent.responseFormat,
+    // The agent's own format is checked (and repaired) by the loop; a request's goes to the provider.
+    responseFormat: agent.responseFormat,
+    providerResponseFormat: plan.responseFormat,
     stream: plan.stream,
     signal: run.signal,
   };
