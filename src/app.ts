@@ -19,7 +19,8 @@ import { registerAgentsRoutes } from './http/agents-routes.js';
 import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
 import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
-import { answerClientError, errorBody, registerErrorHandling } from './http/error-handler.js';
+import { answerClientError, registerErrorHandling } from './http/error-handler.js';
+import { registerOpenAIRoutes } from './http/openai/routes.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
@@ -260,8 +261,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (closing && request.routeOptions.url !== '/health' && request.routeOptions.url !== '/api/v1/health') {
-      const error = new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
-      return reply.code(503).headers(error.headers).send(errorBody(error));
+      // Thrown, not sent: the route's error handler answers, in OpenAI's shape on the /v1 surface.
+      throw new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
     }
     // Bodies are read as sent: a compressed one would only fail as bad JSON (and is never inflated).
     const encoding = request.headers['content-encoding'];
@@ -288,7 +289,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
     credentials: false,
     methods: ['GET', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Authorization', 'X-API-Key', 'X-User-ID', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID'],
+    allowedHeaders: ['Authorization', 'X-API-Key', 'X-User-ID', 'Content-Type', 'Idempotency-Key', 'Last-Event-ID', 'X-Session-Id'],
     exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'X-Session-Id', 'Retry-After'],
     maxAge: 600,
   });
@@ -305,6 +306,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerApprovalRoutes(app, { approvals, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
+  await registerOpenAIRoutes(app, { config, model, tools, runs, registry, identity, agents, responseFormats, sessions: sessions?.turns });
 
   return app;
 }

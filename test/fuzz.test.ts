@@ -54,10 +54,12 @@ async function send(method: string, path: string, body?: unknown) {
   return { status: response.status, text };
 }
 
-function expectCleanError(status: number, text: string): void {
+function expectCleanError(status: number, text: string, path = ''): void {
   expect(status).toBeLessThan(500);
   const body = JSON.parse(text);
-  expect(typeof body.detail).toBe('string');
+  // The OpenAI-compatible surface answers in OpenAI's error shape.
+  if (path.startsWith('/v1/')) expect(typeof body.error.message).toBe('string');
+  else expect(typeof body.detail).toBe('string');
   expect(text).not.toMatch(LEAK);
 }
 
@@ -130,7 +132,7 @@ describe('schema-driven fuzzing', () => {
         async ([method, path], body, id) => {
           const concrete = path.replace(/\{[^}]+\}/g, id);
           const { status, text } = await send(method, concrete, method === 'GET' || method === 'DELETE' ? undefined : body);
-          if (status >= 400) expectCleanError(status, text);
+          if (status >= 400) expectCleanError(status, text, concrete);
         },
       ),
       { numRuns: 150 },

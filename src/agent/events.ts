@@ -1,7 +1,8 @@
 import type { ChatMessage, Usage } from '../model/types.js';
 import type { Checkpoint } from './run-agent.js';
 
-export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter' | 'cancelled' | 'approval_required';
+/** `tool_calls`: the model called a client-side tool; the run stops and hands the call to the client. */
+export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter' | 'cancelled' | 'approval_required' | 'tool_calls';
 
 /**
  * What one agent run produces, in order. The JSON answer is a fold over these and the SSE stream

@@ -1,5 +1,5 @@
 import { ChassisError } from '../errors.js';
-import type { AssistantMessage, ChatMessage, ModelClient, ToolCall, ToolMessage, Usage } from '../model/types.js';
+import type { AssistantMessage, ChatMessage, ModelClient, ToolCall, ToolMessage, ToolSpec, Usage } from '../model/types.js';
 import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
 import { addUsage, emptyUsage, type AgentEvent, type StopReason } from './events.js';
 import { runToolCalls } from './run-tools.js';
@@ -22,6 +22,13 @@ export interface AgentRunInput {
    * 502 RESPONSE_FORMAT_INVALID. While set, only the checked final answer is sent as content.
    */
   responseFormat?: ResponseFormatCheck;
+  /**
+   * Tools the caller runs itself (OpenAI `tools` of a request), offered beside the server's. When
+   * the model calls one, the run stops with `tool_calls` and hands those calls back unrun.
+   */
+  clientTools?: readonly ToolSpec[];
+  /** An OpenAI `response_format` from the request, sent to the provider as given (structured output). */
+  providerResponseFormat?: Record<string, unknown>;
 }
 
 /** `text` is the answer as it should be returned (e.g. without a code fence around the JSON). */
@@ -107,6 +114,8 @@ export async function* runAgent(
     first = checkpoint.step + 1;
   }
   const transcript: ChatMessage[] = [...input.context, ...added];
+  const clientNames = input.clientTools?.length ? new Set(input.clientTools.map((tool) => tool.function.name)) : null;
+  const specs = clientNames === null ? input.tools.specs : [...input.tools.specs, ...input.clientTools!];
   const format = input.responseFormat;
   let repairs = 1;
 
@@ -117,9 +126,10 @@ export async function* runAgent(
     for await (const delta of deps.model.call({
       model: input.model,
       messages: transcript,
-      tools: input.tools.specs,
+      tools: specs,
       temperature: input.temperature,
       maxTokens: input.maxTokens,
+      responseFormat: input.providerResponseFormat,
       stream: input.stream,
       signal: input.signal,
     })) {
@@ -155,6 +165,16 @@ export async function* runAgent(
       if (format !== undefined && answer.content) yield { type: 'content', content: answer.content };
       added.push(answer);
       yield { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added };
+      return;
+    }
+    const clientCalls = clientNames === null ? [] : calls.filter((call) => clientNames.has(call.function.name));
+    if (clientCalls.length > 0) {
+      // Only the client's calls leave: server calls of the same message are not run, so the
+      // history the client sends back never holds a call without its result (the model can call
+      // a server tool again on the next request).
+      added.push({ role: 'assistant', content: answer.content, tool_calls: clientCalls });
+      for (const call of clientCalls) yield { type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments };
+      yield { type: 'done', stopReason: 'tool_calls', usage, messages: added };
       return;
     }
     if (step >= deps.maxSteps) {

@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { cancelledError, clientSideTurn, driveRun, newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
+import { clientSideTurn, newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
 import type { AgentCatalog, AgentDefinition } from '../agents/catalog.js';
 import { agentRunSettings, agentSystemPrompt, agentTools, checkAgentOverrides, findAgent, type ResponseFormats } from '../agents/resolve.js';
 import type { Config } from '../config.js';
-import { badRequest, ChassisError } from '../errors.js';
+import { badRequest } from '../errors.js';
 import type { ChatMessage, ModelClient } from '../model/index.js';
 import type { Principal } from '../principal.js';
 import type { IdempotencyStore, RunRegistry, StoredResponse } from '../runs/index.js';
@@ -15,6 +15,7 @@ import { CALLER_SECURITY, COMMON_ERRORS, described, errorResponses, jsonOrStream
 import { idempotencyClaim, replayIdempotent, type IdempotencyClaim } from './idempotent-replay.js';
 import type { IdentityResolver } from './identity.js';
 import type { ApprovalService, RunSettings } from '../approvals/index.js';
+import { launchRun } from './launch-run.js';
 import { answer, streamEvents } from './run-output.js';
 
 export interface AgentRouteDeps {
@@ -210,39 +211,17 @@ function runInput(prepared: PreparedRun, deps: AgentRouteDeps): AgentRunInput {
   };
 }
 
-const disconnected = () => new ChassisError(499, 'CLIENT_DISCONNECTED', 'The client disconnected');
-
 /** Starts the run detached from this request; JSON and SSE then read the same run log. */
 function startRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {
-  const { run, turn } = prepared;
-  const log = deps.registry.create(
-    { runId: run.id, ownerId: principal.userId, sessionId: turn.sessionId, createdAt: Date.now() },
-    // While the run waits for approvals (or after it resumed) the approvals service knows how to stop it.
-    () => {
-      if (!deps.approvals.cancel(run.id)) run.abort(cancelledError());
-    },
-  );
-  reply.header('x-run-id', run.id);
-  // Sent before any event, so a streaming client that drops off can still find its session.
-  if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
-  const { claim } = prepared;
+  const { run, turn, claim } = prepared;
   const input = runInput(prepared, deps);
-  const maxSteps = turn.agent?.maxSteps ?? deps.config.maxAgentSteps;
   const agent = turn.agent;
-  // Stored with a run that waits for approvals, so it resumes with the same limits and answer check.
   const settings: RunSettings = {
-    maxSteps,
+    maxSteps: agent?.maxSteps ?? deps.config.maxAgentSteps,
     ...(agent === undefined ? {} : { agent: { name: agent.name, ...(agent.responseFormat === undefined ? {} : { responseFormat: agent.responseFormat }) } }),
   };
-  const outcome = driveRun({
-    run,
-    turn,
-    log,
-    input,
-    deps: { model: deps.model, tools: deps.tools, maxSteps },
-    warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
-    onPause: deps.approvals.pauser(log, input, turn, settings),
-  }).then(async (result) => {
+  const launched = launchRun(request, reply, { run, turn, input, principal, settings }, deps);
+  const outcome = launched.outcome.then(async (result) => {
     // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
     if (claim !== null) {
       await deps.idempotency
@@ -251,9 +230,7 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
     }
     return result;
   });
-  // Nobody could read a client-side run's result once its client has gone: stop it (and the provider call).
-  const onLeave = turn.continueOnDisconnect ? undefined : () => run.abort(disconnected());
-  return { log, outcome, onLeave };
+  return { ...launched, outcome };
 }
 
 async function jsonRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {

@@ -14,7 +14,8 @@ function limited(request: FastifyRequest): boolean {
   if (request.method === 'OPTIONS') return false; // CORS preflights carry no credentials
   const route = request.routeOptions.url;
   if (route === undefined) return true;
-  return route.startsWith('/api/v1/') && !UNLIMITED.has(route);
+  // `/v1/` is the OpenAI-compatible surface: the same limit as the API it fronts.
+  return (route.startsWith('/api/v1/') || route.startsWith('/v1/')) && !UNLIMITED.has(route);
 }
 
 /**

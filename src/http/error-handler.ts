@@ -9,7 +9,7 @@ export function errorBody(error: ChassisError): Record<string, unknown> {
 }
 
 /** Anything thrown anywhere becomes a ChassisError here; 5xx causes go to the log, never to the client. */
-function toChassisError(error: unknown): ChassisError {
+export function toChassisError(error: unknown): ChassisError {
   if (error instanceof ChassisError) return error;
   const fastifyError = error as Partial<FastifyError> & { validation?: unknown };
   if (fastifyError.validation) {

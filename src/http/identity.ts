@@ -5,6 +5,13 @@ import { unauthorized } from '../errors.js';
 
 import type { Principal } from '../principal.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Routes OpenAI clients call: they can only send the API key as `Authorization: Bearer <key>`. */
+    bearerApiKey?: boolean;
+  }
+}
+
 /** Checks a Bearer token (the accounts module provides it when user auth is on). */
 export type BearerVerifier = (token: string) => Promise<Principal>;
 
@@ -82,6 +89,12 @@ export function createIdentityResolver(config: Config, getBearerVerifier: () => 
       return { userId: userIdHeader(request) ?? keyIdentity, via: 'api_key' };
     }
     const authorization = header(request, 'authorization');
+    if (authorization !== undefined && expectedKey !== undefined && request.routeOptions.config?.bearerApiKey === true) {
+      const token = /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+      if (token !== undefined && sameSecret(token, expectedKey)) return { userId: userIdHeader(request) ?? keyIdentity, via: 'api_key' };
+      // Not the key: an access token when accounts are on, otherwise a wrong key.
+      if (verifier === undefined) throw unauthorized('Invalid API key');
+    }
     if (authorization !== undefined && verifier !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (!match) throw unauthorized('Authorization must be "Bearer <token>"');

@@ -64,6 +64,14 @@ export class SseWriter {
     return this.drained ?? undefined;
   }
 
+  /** Queues one `data:` frame whose text is already encoded (a surface with its own JSON, or `[DONE]`). */
+  sendData(data: string): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    this.pending += `data: ${data}\n\n`;
+    this.schedule();
+    return this.drained ?? undefined;
+  }
+
   end(): void {
     clearTimeout(this.heartbeat);
     if (this.closed) return;

@@ -113,6 +113,7 @@ function requestBody(request: ModelRequest): Record<string, unknown> {
   if (request.tools.length > 0) body.tools = request.tools;
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
+  if (request.responseFormat !== undefined) body.response_format = request.responseFormat;
   if (request.stream) body.stream_options = { include_usage: true };
   return body;
 }

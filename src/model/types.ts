@@ -31,6 +31,8 @@ export interface ModelRequest {
   tools: readonly ToolSpec[];
   temperature?: number;
   maxTokens?: number;
+  /** OpenAI `response_format` (structured output), sent as given; absent = plain text. */
+  responseFormat?: Record<string, unknown>;
   /** Ask the provider for a stream of deltas (the client sees tokens as they come) or for one answer. */
   stream: boolean;
   signal: AbortSignal;
