@@ -23,6 +23,7 @@ import { createRateLimiter } from './limits/index.js';
 import type { RedisConnection } from './redis/index.js';
 import { DatabaseIdempotencyStore, idempotencyMigrations, MemoryIdempotencyStore, RunRegistry } from './runs/index.js';
 import { createSessions, sessionMigrations } from './sessions/index.js';
+import { createObservability } from './observability/index.js';
 import { builtinTools, createMcpTools, ToolRegistry, type McpTools, type Tool } from './tools/index.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -84,6 +85,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
+  // Metrics and tracing, each loaded only when configured; their HTTP hooks go first.
+  const observability = await createObservability(config, app);
+
   // Stores: the database only when something durable is on; Redis only when configured. Each
   // optional part is imported only when used, so its libraries cost no memory otherwise.
   const healthChecks: HealthCheck[] = [];
@@ -111,9 +115,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Services
   const limits = createRateLimiter(redis);
   app.addHook('onClose', async () => limits.close());
-  const model = overrides.model ?? createOpenAIModelClient(config, VERSION);
+  const limiter = observability.limiter(limits.limiter);
+  const model = observability.model(overrides.model ?? createOpenAIModelClient(config, VERSION));
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
   for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
+  observability.tools(tools);
   const mcp = await createMcpTools({
     configPath: config.mcpConfigPath,
     variables: config.mcpVariables,
@@ -122,6 +128,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     registry: tools,
     log: app.log,
     clientVersion: VERSION,
+    instrument: observability.mcp,
   });
   // Connect when the server gets ready, in the background: the API serves at once, each server's
   // tools appear when it is ready, and a build that fails half-way leaves no process behind.
@@ -146,12 +153,13 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           log: app.log,
         })
       : undefined;
+  observability.watch({ runs, mcp, waitingRuns: () => sessions?.waiting() ?? 0, redis });
   const identity = createIdentityResolver(config, () => bearerVerifier);
   let accounts: Accounts | undefined;
   if (config.enableUserAuth && database !== undefined) {
     const { createMailer } = await import('./mail/index.js');
     const mailer = createMailer(config, app.log);
-    const started = await createAccounts({ config, database, limiter: limits.limiter, mailer, log: app.log });
+    const started = await createAccounts({ config, database, limiter, mailer, log: app.log });
     accounts = started;
     bearerVerifier = (token) => started.verifyBearer(token);
     // Before the stores close: mail still being sent after an answer gets to finish.
@@ -201,7 +209,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       throw new ChassisError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding.slice(0, 40)}" is not supported: send the body uncompressed`);
     }
   });
-  if (config.enableRateLimiting) registerApiRateLimit(app, limits.limiter, config.apiRateLimitPerMinute, identity);
+  if (config.enableRateLimiting) registerApiRateLimit(app, limiter, config.apiRateLimitPerMinute, identity);
   // The per-request line is at info: below that level skip building it at all.
   if (['info', 'debug', 'trace'].includes(config.logLevel)) {
     app.addHook('onResponse', async (request, reply) => {
@@ -224,7 +232,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
-  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions: sessions?.turns });
+  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions: sessions?.turns, observe: observability.run });
   registerRunRoutes(app, { config, registry, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);

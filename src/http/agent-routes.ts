@@ -6,6 +6,7 @@ import { badRequest, ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient } from '../model/index.js';
 import type { Principal } from '../principal.js';
 import type { IdempotencyStore, RunRegistry, StoredResponse } from '../runs/index.js';
+import type { Observability } from '../observability/index.js';
 import type { ToolRegistry, ToolSelection } from '../tools/index.js';
 import { completionSchemas, ErrorResponse, type CompletionRequest } from './agent-schemas.js';
 import { errorBody, logError } from './error-handler.js';
@@ -23,6 +24,8 @@ export interface AgentRouteDeps {
   identity: IdentityResolver;
   /** Absent when ENABLE_PERSISTENCE=false: server-side mode then answers 400. */
   sessions?: SessionTurns;
+  /** Metrics and tracing around each run (a pass-through when both are off). */
+  observe?: Observability['run'];
 }
 
 interface PreparedRun {
@@ -170,14 +173,18 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
   // Sent before any event, so a streaming client that drops off can still find its session.
   if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
   const { claim } = prepared;
-  const outcome = driveRun({
-    run,
-    turn,
-    log,
-    input: runInput(prepared, deps),
-    deps: { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
-    warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
-  }).then(async (result) => {
+  const input = runInput(prepared, deps);
+  const drive = () =>
+    driveRun({
+      run,
+      turn,
+      log,
+      input,
+      deps: { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
+      warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
+    });
+  const facts = { runId: run.id, sessionId: turn.sessionId, model: input.model, agent: null, stream: input.stream };
+  const outcome = (deps.observe === undefined ? drive() : deps.observe(request, facts, drive)).then(async (result) => {
     // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
     if (claim !== null) {
       await deps.idempotency

@@ -28,8 +28,9 @@ export interface SessionsOptions {
 }
 
 /** Server-side sessions: the turns the agent route runs, and the operations the session routes expose. */
-export function createSessions(options: SessionsOptions): { turns: SessionTurns; service: SessionService } {
+export function createSessions(options: SessionsOptions): { turns: SessionTurns; service: SessionService; waiting(): number } {
   const store = new SessionStore(options.database);
+  const queue = new SessionQueue(options.queueMaxWaiting, options.queueTimeoutSeconds * 1000);
   const cache = options.redis === undefined ? undefined : new HistoryCache(options.redis, options.cacheTtlSeconds, options.log);
   return {
     turns: createSessionTurns({
@@ -37,9 +38,10 @@ export function createSessions(options: SessionsOptions): { turns: SessionTurns;
       cache,
       maxMessages: options.maxMessages,
       leaseSeconds: options.leaseSeconds,
-      queue: new SessionQueue(options.queueMaxWaiting, options.queueTimeoutSeconds * 1000),
+      queue,
       log: options.log,
     }),
     service: new SessionService(store, cache),
+    waiting: () => queue.waiting,
   };
 }
