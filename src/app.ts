@@ -14,6 +14,7 @@ import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
 import { answerClientError, errorBody, registerErrorHandling } from './http/error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
+import { registerReadyRoutes } from './http/ready-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -232,6 +233,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
+  registerReadyRoutes(app, () => healthChecks, mcp, () => closing);
   registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions: sessions?.turns, observe: observability.run });
   registerRunRoutes(app, { config, registry, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
