@@ -25,6 +25,7 @@ import type { RedisConnection } from './redis/index.js';
 import { DatabaseIdempotencyStore, idempotencyMigrations, MemoryIdempotencyStore, RunRegistry } from './runs/index.js';
 import { createSessions, sessionMigrations } from './sessions/index.js';
 import { createObservability } from './observability/index.js';
+import { retentionMigrations, startRetention } from './retention/index.js';
 import { builtinTools, createMcpTools, ToolRegistry, type McpTools, type Tool } from './tools/index.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -98,7 +99,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations });
+    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations, ...retentionMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;
@@ -154,6 +155,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           log: app.log,
         })
       : undefined;
+  if (database !== undefined) startRetention(app, config, database);
   observability.watch({ runs, mcp, waitingRuns: () => sessions?.waiting() ?? 0, redis });
   const identity = createIdentityResolver(config, () => bearerVerifier);
   let accounts: Accounts | undefined;
