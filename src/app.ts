@@ -15,6 +15,7 @@ import { registerApiRateLimit } from './http/api-rate-limit.js';
 import { answerClientError, errorBody, registerErrorHandling } from './http/error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerReadyRoutes } from './http/ready-routes.js';
+import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -240,6 +241,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerRunRoutes(app, { config, registry, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
+  registerAdminRoutes(app, { db: accounts === undefined ? undefined : database?.db, identity, apiKeyConfigured: config.chassisApiKey !== undefined });
 
   return app;
 }
