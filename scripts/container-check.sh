@@ -25,9 +25,16 @@ cp "$repo/package.json" "$repo/package-lock.json" "$repo/tsconfig.json" "$repo/t
 cp -r "$repo/src" "$work/build/src"
 (cd "$work/build" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error && npm run build --silent)
 
-echo "== deps stage (npm ci --omit=dev) and runtime layout in $work/app"
+echo "== deps stage (production dependencies only) and runtime layout in $work/app"
 cp "$repo/package.json" "$repo/package-lock.json" "$work/app/"
-(cd "$work/app" && npm ci --omit=dev --no-audit --no-fund --prefer-offline --loglevel=error)
+if [ "${FULL_DEPS_STAGE:-0}" = 1 ]; then
+  # Exactly the Dockerfile's deps stage (compiles the native modules a second time: slow here).
+  (cd "$work/app" && npm ci --omit=dev --no-audit --no-fund --prefer-offline --loglevel=error)
+else
+  # The same tree from the same lock file: the build stage's modules, pruned to production ones.
+  cp -a "$work/build/node_modules" "$work/app/node_modules"
+  (cd "$work/app" && npm prune --omit=dev --no-audit --no-fund --loglevel=error)
+fi
 cp -r "$work/build/dist" "$work/app/dist"
 for dev in vitest typescript tsx; do
   if [ -e "$work/app/node_modules/$dev" ]; then echo "dev dependency $dev is in the runtime image"; exit 1; fi
