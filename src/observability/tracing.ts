@@ -11,12 +11,9 @@ import { ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient, ModelDelta } from '../model/index.js';
 import type { Instrument } from './types.js';
 
-/**
- * The GenAI conventions this module follows, by name: OpenTelemetry semantic-conventions-genai
- * v0.1.0 (the gen_ai.* and mcp.* registry split out of semantic-conventions v1.40; status
- * Development). HTTP spans follow the stable HTTP server conventions.
- */
-export const GENAI_SEMCONV_VERSION = 'semantic-conventions-genai v0.1.0';
+// Conventions followed (pinned; README "Tracing"): OpenTelemetry semantic-conventions-genai v0.1.0
+// for gen_ai.* and mcp.* (status Development: names may still change upstream), and the stable HTTP
+// server conventions for the request span.
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 /** Every model this server calls speaks OpenAI's Chat Completions. */
