@@ -64,7 +64,8 @@ echo "== /ready"
 ready="$(curl -fs "http://127.0.0.1:$port/ready")"
 echo "$ready"
 echo "$ready" | grep -q '"status":"ready"' && echo "$ready" | grep -q '"db":true' && echo "$ready" | grep -q '"redis":true'
-curl -fs "http://127.0.0.1:$port/metrics" | grep -q '^chassis_http_requests_total' || { echo "/metrics has no chassis_http_requests_total"; exit 1; }
+metrics="$(curl -fs "http://127.0.0.1:$port/metrics")"
+grep -q '^chassis_http_requests_total{' <<<"$metrics" || { echo "/metrics has no chassis_http_requests_total"; exit 1; }
 
 echo "== SIGTERM reaches node and it exits 0"
 kill -TERM "$pid"
