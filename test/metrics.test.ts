@@ -159,3 +159,22 @@ describe('GET /metrics', () => {
     await expect(startApp({ METRICS_ENABLED: 'true', METRICS_TOKEN: 'short' })).rejects.toThrow(/METRICS_TOKEN must be at least 16 characters/);
   });
 });
+
+describe('the request-path series (src/observability/series.ts)', () => {
+  it('writes cumulative buckets, +Inf, sum and count, and escapes label values', async () => {
+    const { CounterFamily, HistogramFamily } = await import('../src/observability/series.js');
+    const histogram = new HistogramFamily('h_seconds', 'help', ['route'], [0.1, 1]);
+    for (const value of [0.05, 0.1, 0.5, 3]) histogram.observe(['/a'], value);
+    const text = histogram.render();
+    expect(sample(text, 'h_seconds_bucket', { route: '/a', le: '0.1' })).toBe(2);
+    expect(sample(text, 'h_seconds_bucket', { route: '/a', le: '1' })).toBe(3);
+    expect(sample(text, 'h_seconds_bucket', { route: '/a', le: '+Inf' })).toBe(4);
+    expect(sample(text, 'h_seconds_sum', { route: '/a' })).toBeCloseTo(3.65);
+    expect(sample(text, 'h_seconds_count', { route: '/a' })).toBe(4);
+    expect(text).toContain('# TYPE h_seconds histogram');
+    const counter = new CounterFamily('c_total', 'help', ['model']);
+    counter.inc(['a"b\\c\nd'], 2);
+    counter.inc(['a"b\\c\nd']);
+    expect(counter.render()).toContain('c_total{model="a\\"b\\\\c\\nd"} 3\n');
+  });
+});

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { RunOutcome } from '../agent/index.js';
 import type { Config } from '../config.js';
 import { ChassisError } from '../errors.js';
@@ -11,6 +11,7 @@ import type { RateLimiter } from '../limits/index.js';
 import type { ModelClient, ModelDelta, ModelRequest } from '../model/index.js';
 import type { ToolInterceptor } from '../tools/registry.js';
 import { BoundedLabel, limitName } from './labels.js';
+import { CounterFamily, HistogramFamily } from './series.js';
 import type { Instrument, ObservedSources, RunFacts } from './types.js';
 
 /** Seconds; model calls and runs take long, so the buckets reach minutes. */
@@ -37,19 +38,22 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
   const agents = new BoundedLabel(100);
   const routes = new BoundedLabel(200);
 
-  const httpRequests = new Counter({ name: 'chassis_http_requests_total', help: 'HTTP requests by route template and status', labelNames: ['method', 'route', 'status'], registers: [registry] });
-  const httpDuration = new Histogram({ name: 'chassis_http_request_duration_seconds', help: 'Time to answer an HTTP request (SSE streams excluded)', labelNames: ['method', 'route'], buckets: HTTP_BUCKETS, registers: [registry] });
-  const runsTotal = new Counter({ name: 'chassis_runs_total', help: 'Agent runs by outcome (completed, max_steps, failed, cancelled) and error code', labelNames: ['outcome', 'code'], registers: [registry] });
-  const runDuration = new Histogram({ name: 'chassis_run_duration_seconds', help: 'Agent run duration', labelNames: ['outcome'], buckets: RUN_BUCKETS, registers: [registry] });
-  const modelCalls = new Counter({ name: 'chassis_model_calls_total', help: 'Model calls by model and outcome (ok or the error code)', labelNames: ['model', 'outcome'], registers: [registry] });
-  const modelLatency = new Histogram({ name: 'chassis_model_call_duration_seconds', help: 'Model call duration, first byte sent to last byte read', labelNames: ['model'], buckets: MODEL_BUCKETS, registers: [registry] });
-  const modelTtft = new Histogram({ name: 'chassis_model_time_to_first_token_seconds', help: 'Streamed model calls: time to the first text or reasoning token', labelNames: ['model'], buckets: MODEL_BUCKETS, registers: [registry] });
-  const tokens = new Counter({ name: 'chassis_tokens_total', help: 'Tokens by model, agent and direction (input, output), as the provider reported them', labelNames: ['model', 'agent', 'direction'], registers: [registry] });
-  const toolCalls = new Counter({ name: 'chassis_tool_calls_total', help: 'Tool calls by tool and outcome', labelNames: ['tool', 'outcome'], registers: [registry] });
-  const toolDuration = new Histogram({ name: 'chassis_tool_call_duration_seconds', help: 'Tool call duration', labelNames: ['tool'], buckets: TOOL_BUCKETS, registers: [registry] });
-  const rejections = new Counter({ name: 'chassis_rejections_total', help: 'Requests refused for load: SERVER_BUSY (MAX_CONCURRENT_RUNS), SESSION_BUSY (session busy or its queue full), SHUTTING_DOWN', labelNames: ['reason'], registers: [registry] });
-  const rateLimited = new Counter({ name: 'chassis_rate_limit_rejections_total', help: 'Requests refused by a rate limit, by limit', labelNames: ['limit'], registers: [registry] });
-  const storeErrors = new Counter({ name: 'chassis_store_errors_total', help: 'Requests that failed because a store was unavailable (db), and Redis client errors (redis)', labelNames: ['store'], registers: [registry] });
+  const httpRequests = new CounterFamily('chassis_http_requests_total', 'HTTP requests by route template and status', ['method', 'route', 'status']);
+  const httpDuration = new HistogramFamily('chassis_http_request_duration_seconds', 'Time to answer an HTTP request (SSE streams excluded)', ['method', 'route'], HTTP_BUCKETS);
+  const runsTotal = new CounterFamily('chassis_runs_total', 'Agent runs by outcome (completed, max_steps, failed, cancelled) and error code', ['outcome', 'code']);
+  const runDuration = new HistogramFamily('chassis_run_duration_seconds', 'Agent run duration', ['outcome'], RUN_BUCKETS);
+  const modelCalls = new CounterFamily('chassis_model_calls_total', 'Model calls by model and outcome (ok or the error code)', ['model', 'outcome']);
+  const modelLatency = new HistogramFamily('chassis_model_call_duration_seconds', 'Model call duration, first byte sent to last byte read', ['model'], MODEL_BUCKETS);
+  const modelTtft = new HistogramFamily('chassis_model_time_to_first_token_seconds', 'Streamed model calls: time to the first text or reasoning token', ['model'], MODEL_BUCKETS);
+  const tokens = new CounterFamily('chassis_tokens_total', 'Tokens by model, agent and direction (input, output), as the provider reported them', ['model', 'agent', 'direction']);
+  const toolCalls = new CounterFamily('chassis_tool_calls_total', 'Tool calls by tool and outcome', ['tool', 'outcome']);
+  const toolDuration = new HistogramFamily('chassis_tool_call_duration_seconds', 'Tool call duration', ['tool'], TOOL_BUCKETS);
+  const rejections = new CounterFamily('chassis_rejections_total', 'Requests refused for load: SERVER_BUSY (MAX_CONCURRENT_RUNS), SESSION_BUSY (session busy or its queue full), SHUTTING_DOWN', ['reason']);
+  const rateLimited = new CounterFamily('chassis_rate_limit_rejections_total', 'Requests refused by a rate limit, by limit', ['limit']);
+  const storeErrors = new CounterFamily('chassis_store_errors_total', 'Requests that failed because a store was unavailable (db), and Redis client errors (redis)', ['store']);
+
+  // Written after prom-client's own metrics at each scrape.
+  const families = [httpRequests, httpDuration, runsTotal, runDuration, modelCalls, modelLatency, modelTtft, tokens, toolCalls, toolDuration, rejections, rateLimited, storeErrors];
 
   /** Responses in flight, for the SSE gauge (read when scraped). */
   const open = new Set<FastifyReply['raw']>();
@@ -95,9 +99,9 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
       open.delete(res);
       const route = routes.of(request.routeOptions.url ?? 'unmatched');
       const status = res.headersSent ? res.statusCode : 499;
-      httpRequests.inc({ method: request.method, route, status });
+      httpRequests.inc([request.method, route, String(status)]);
       if (!String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) {
-        httpDuration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+        httpDuration.observe([request.method, route], reply.elapsedTime / 1000);
       }
     });
     done();
@@ -105,9 +109,9 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
   app.addHook('onError', (_request, _reply, error, done) => {
     const code = (error as Partial<ChassisError>).code;
     if (typeof code === 'string') {
-      if (REJECTIONS.has(code)) rejections.inc({ reason: code });
+      if (REJECTIONS.has(code)) rejections.inc([code]);
       const store = STORE_ERRORS[code];
-      if (store !== undefined) storeErrors.inc({ store });
+      if (store !== undefined) storeErrors.inc([store]);
     }
     done();
   });
@@ -135,7 +139,7 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
           return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody(error));
         }
       }
-      const text = await registry.metrics();
+      const text = (await registry.metrics()) + families.map((family) => family.render()).join('');
       return reply.type(registry.contentType).send(text);
     },
   );
@@ -143,33 +147,33 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
   return {
     watch(observed) {
       sources = observed;
-      observed.redis?.client.on('error', () => storeErrors.inc({ store: 'redis' }));
+      observed.redis?.client.on('error', () => storeErrors.inc(['redis']));
     },
     wrapModel: (model) => meteredModel(model, (request, outcome, seconds, firstTokenSeconds) => {
       const label = models.of(request.model);
-      modelCalls.inc({ model: label, outcome });
-      modelLatency.observe({ model: label }, seconds);
-      if (firstTokenSeconds !== null) modelTtft.observe({ model: label }, firstTokenSeconds);
+      modelCalls.inc([label, outcome]);
+      modelLatency.observe([label], seconds);
+      if (firstTokenSeconds !== null) modelTtft.observe([label], firstTokenSeconds);
     }),
-    wrapLimiter: (limiter) => meteredLimiter(limiter, (key) => rateLimited.inc({ limit: limitName(key) })),
+    wrapLimiter: (limiter) => meteredLimiter(limiter, (key) => rateLimited.inc([limitName(key)])),
     tool: meteredTools((name, outcome, seconds) => {
       const tool = toolNames.of(name);
-      toolCalls.inc({ tool, outcome });
-      toolDuration.observe({ tool }, seconds);
+      toolCalls.inc([tool, outcome]);
+      toolDuration.observe([tool], seconds);
     }),
     async run(_request, facts: RunFacts, drive) {
       const started = performance.now();
       const outcome = await drive();
       const label = runOutcome(outcome);
-      runsTotal.inc({ outcome: label, code: outcome.error?.code ?? '' });
-      runDuration.observe({ outcome: label }, (performance.now() - started) / 1000);
+      runsTotal.inc([label, outcome.error?.code ?? '']);
+      runDuration.observe([label], (performance.now() - started) / 1000);
       // A JSON run's error reaches the error handler (counted there); a stream's goes out as an event.
       const store = facts.stream && outcome.error !== null ? STORE_ERRORS[outcome.error.code] : undefined;
-      if (store !== undefined) storeErrors.inc({ store });
+      if (store !== undefined) storeErrors.inc([store]);
       const model = models.of(facts.model);
       const agent = agents.of(facts.agent);
-      if (outcome.usage.prompt_tokens > 0) tokens.inc({ model, agent, direction: 'input' }, outcome.usage.prompt_tokens);
-      if (outcome.usage.completion_tokens > 0) tokens.inc({ model, agent, direction: 'output' }, outcome.usage.completion_tokens);
+      if (outcome.usage.prompt_tokens > 0) tokens.inc([model, agent, 'input'], outcome.usage.prompt_tokens);
+      if (outcome.usage.completion_tokens > 0) tokens.inc([model, agent, 'output'], outcome.usage.completion_tokens);
       return outcome;
     },
   };
