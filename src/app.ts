@@ -4,11 +4,18 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import cors from '@fastify/cors';
 import { accountMigrations, createAccounts, type Accounts } from './accounts/index.js';
 import { RunTracker } from './agent/index.js';
+import type { AgentCatalog, AgentDefinition } from './agents/catalog.js';
+import { AgentDefinitionError, checkToolNames } from './agents/definition.js';
+import { loadAgentCatalog } from './agents/file-catalog.js';
+import { ResponseFormats } from './agents/resolve.js';
 import type { Config } from './config.js';
 import type { Database } from './db/index.js';
 import { ChassisError } from './errors.js';
 import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
+import { registerApprovalRoutes } from './http/approval-routes.js';
+import { approvalMigrations, ApprovalService, DatabaseApprovalStore, MemoryApprovalStore } from './approvals/index.js';
+import { registerAgentsRoutes } from './http/agents-routes.js';
 import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
 import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
@@ -18,6 +25,7 @@ import { registerReadyRoutes } from './http/ready-routes.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
+import { limitBodilessRoutes, registerCredentialGate, registerJsonBodyParser, refuseBareOptions } from './http/request-guards.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerSessionRoutes } from './http/session-routes.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
@@ -34,8 +42,10 @@ const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', impor
 /** What a test or an embedding product may swap in; everything else comes from config. */
 export interface AppOverrides {
   model?: ModelClient;
-  /** Extra local tools, registered after the built-ins. */
+  /** Extra local tools, registered after the built-ins (and TOOLS_DIR's). */
   tools?: Tool[];
+  /** Agents defined in code, beside those of AGENTS_DIR (a file may not reuse their names). */
+  agents?: AgentDefinition[];
   /** Where log lines go (default stdout); level, format and redaction stay as configured. */
   logStream?: { write(line: string): void };
   /** Verifies `Authorization: Bearer` tokens when the product brings its own identity provider. */
@@ -45,6 +55,8 @@ export interface AppOverrides {
 export interface Chassis {
   config: Config;
   tools: ToolRegistry;
+  /** Named agents (AGENTS_DIR and code), as every surface looks them up. */
+  agents: AgentCatalog;
   /** MCP servers from MCP_CONFIG_PATH: their state, and when the first connection attempts are over. */
   mcp: McpTools;
   runs: RunTracker;
@@ -58,6 +70,8 @@ declare module 'fastify' {
     chassis: Chassis;
   }
 }
+
+const requestTimeoutMs = (config: Config) => Math.round(config.requestTimeoutSeconds * 1000);
 
 function loggerOptions(config: Config, stream: AppOverrides['logStream']): FastifyServerOptions['logger'] {
   return {
@@ -81,6 +95,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     clientErrorHandler: answerClientError,
     genReqId: () => randomUUID(),
     bodyLimit: config.bodyLimitBytes,
+    // REQUEST_TIMEOUT_SECONDS bounds how long a request (headers and body) may take to arrive; a
+    // streamed answer is not affected. Node enforces it only with headersTimeout ≤ requestTimeout,
+    // and checks every connectionsCheckingInterval: keep that well under the timeout.
+    requestTimeout: requestTimeoutMs(config),
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeoutMs(config)),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.round(requestTimeoutMs(config) / 4))),
+    },
     // Trust only the proxy in front of us (hop 0): the client IP is the last X-Forwarded-For entry it added.
     trustProxy: config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     return503OnClosing: false,
@@ -91,6 +113,42 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Metrics and tracing, each loaded only when configured; their HTTP hooks go first.
   const observability = await createObservability(config, app);
 
+  // Tools and agents first: a bad TOOLS_DIR module, MCP config or agent file stops the start
+  // before any store or connection is opened, so a failed build leaves nothing behind.
+  const tools = new ToolRegistry(config.toolTimeoutSeconds);
+  for (const tool of builtinTools) tools.register(tool);
+  if (config.toolsDir !== undefined) {
+    const { loadToolsDir } = await import('./tools/tools-dir.js');
+    await loadToolsDir(config.toolsDir, tools);
+  }
+  for (const tool of overrides.tools ?? []) tools.register(tool);
+  observability.tools(tools);
+  const mcp = await createMcpTools({
+    configPath: config.mcpConfigPath,
+    variables: config.mcpVariables,
+    connectTimeoutSeconds: config.mcpConnectTimeoutSeconds,
+    toolTimeoutSeconds: config.mcpToolTimeoutSeconds,
+    registry: tools,
+    log: app.log,
+    clientVersion: VERSION,
+    instrument: observability.mcp,
+  });
+  // Connect when the server gets ready, in the background: the API serves at once, each server's
+  // tools appear when it is ready, and a build that fails half-way leaves no process behind.
+  app.addHook('onReady', async () => mcp.start());
+  app.addHook('onClose', () => mcp.close());
+  const localToolNames = new Set(tools.list().map((tool) => tool.name));
+  const mcpServers = new Set(mcp.status().map((server) => server.name));
+  const agents = loadAgentCatalog({
+    dir: config.agentsDir,
+    codeAgents: overrides.agents,
+    checkTools: (definition) => checkToolNames(definition, localToolNames, mcpServers),
+    log: app.log,
+  });
+  // Edits to agent files apply while running; the watcher goes when the server closes.
+  app.addHook('onReady', async () => agents.watch());
+  app.addHook('onClose', async () => agents.close());
+
   // Stores: the database only when something durable is on; Redis only when configured. Each
   // optional part is imported only when used, so its libraries cost no memory otherwise.
   const healthChecks: HealthCheck[] = [];
@@ -100,7 +158,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations, ...retentionMigrations });
+    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations, ...approvalMigrations, ...retentionMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;
@@ -120,23 +178,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('onClose', async () => limits.close());
   const limiter = observability.limiter(limits.limiter);
   const model = observability.model(overrides.model ?? createOpenAIModelClient(config, VERSION));
-  const tools = new ToolRegistry(config.toolTimeoutSeconds);
-  for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
-  observability.tools(tools);
-  const mcp = await createMcpTools({
-    configPath: config.mcpConfigPath,
-    variables: config.mcpVariables,
-    connectTimeoutSeconds: config.mcpConnectTimeoutSeconds,
-    toolTimeoutSeconds: config.mcpToolTimeoutSeconds,
-    registry: tools,
-    log: app.log,
-    clientVersion: VERSION,
-    instrument: observability.mcp,
-  });
-  // Connect when the server gets ready, in the background: the API serves at once, each server's
-  // tools appear when it is ready, and a build that fails half-way leaves no process behind.
-  app.addHook('onReady', async () => mcp.start());
-  app.addHook('onClose', () => mcp.close());
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
   const registry = new RunRegistry({ ttlSeconds: config.runEventsTtlSeconds, maxKeptEvents: config.runEventsMaxKept }, redis, app.log);
   const idempotency =
@@ -156,6 +197,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           log: app.log,
         })
       : undefined;
+  const approvals = new ApprovalService({
+    store: database === undefined ? new MemoryApprovalStore() : new DatabaseApprovalStore(database),
+    durable: database !== undefined,
+    timeoutSeconds: config.approvalTimeoutSeconds,
+    registry,
+    runs,
+    agent: { model, tools, maxSteps: config.maxAgentSteps },
+    sessions: sessions?.turns,
+    redis,
+    runDeadlineSeconds: config.runDeadlineSeconds,
+    log: app.log,
+  });
+  // Runs left waiting by an earlier start are taken up once serving; let go of ours before the stores close.
+  app.addHook('onReady', async () => approvals.start());
+  app.addHook('preClose', () => approvals.close());
   if (database !== undefined) startRetention(app, config, database);
   observability.watch({ runs, mcp, waitingRuns: () => sessions?.waiting() ?? 0, redis });
   const identity = createIdentityResolver(config, () => bearerVerifier);
@@ -175,6 +231,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const chassis: Chassis = {
     config,
     tools,
+    agents,
     mcp,
     runs,
     get closing() {
@@ -203,7 +260,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerSecurityHeaders(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (closing && request.url !== '/health' && request.url !== '/api/v1/health') {
+    if (closing && request.routeOptions.url !== '/health' && request.routeOptions.url !== '/api/v1/health') {
       const error = new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
       return reply.code(503).headers(error.headers).send(errorBody(error));
     }
@@ -214,6 +271,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     }
   });
   if (config.enableRateLimiting) registerApiRateLimit(app, limiter, config.apiRateLimitPerMinute, identity);
+  registerJsonBodyParser(app);
+  // Before the CORS plugin, which would answer a bare OPTIONS in text/plain.
+  refuseBareOptions(app);
+  // Routes without a body schema take no body worth reading.
+  limitBodilessRoutes(app);
   // The per-request line is at info: below that level skip building it at all.
   if (['info', 'debug', 'trace'].includes(config.logLevel)) {
     app.addHook('onResponse', async (request, reply) => {
@@ -232,13 +294,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'X-Session-Id', 'Retry-After'],
     maxAge: 600,
   });
+  // After the rate limit (wrong credentials are still counted) and CORS (a browser can read the
+  // 401), before any body is read.
+  registerCredentialGate(app, identity);
   registerDocs(app, VERSION);
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
   registerReadyRoutes(app, () => healthChecks, mcp, () => closing);
-  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions: sessions?.turns, observe: observability.run });
-  registerRunRoutes(app, { config, registry, identity });
+  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns, agents, responseFormats: new ResponseFormats(), observe: observability.run });
+  registerAgentsRoutes(app, agents, identity);
+  registerRunRoutes(app, { config, registry, identity, approvals, sessions: sessions?.service });
+  registerApprovalRoutes(app, { approvals, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
   registerAdminRoutes(app, { db: accounts === undefined ? undefined : database?.db, identity, apiKeyConfigured: config.chassisApiKey !== undefined });

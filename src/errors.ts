@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'VALIDATION_FAILED'
   | 'BODY_TOO_LARGE'
+  | 'JSON_TOO_DEEP'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
@@ -30,6 +31,10 @@ export type ErrorCode =
   | 'CLIENT_DISCONNECTED'
   | 'TOOL_TIMEOUT'
   | 'INTERNAL_ERROR'
+  | 'AGENT_NOT_FOUND'
+  | 'AGENT_OVERRIDE_NOT_ALLOWED'
+  | 'AGENT_MISMATCH'
+  | 'RESPONSE_FORMAT_INVALID'
   | (string & {});
 
 export interface ChassisErrorOptions {

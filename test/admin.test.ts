@@ -60,7 +60,7 @@ describe('POST /api/v1/admin/users/{user}/disable and /enable', () => {
     expect((await unknown.json()).code).toBe('NOT_FOUND');
   });
 
-  it('answers 503 FEATURE_DISABLED when user accounts are off, and 403 when no API key is configured', async () => {
+  it('answers 503 FEATURE_DISABLED when user accounts are off, and refuses a call without credentials when no API key is configured', async () => {
     const open = await startApp({ CHASSIS_API_KEY: KEY });
     try {
       const response = await postEmpty(`${open.url}/api/v1/admin/users/u1/disable`, { 'x-api-key': KEY });
@@ -72,7 +72,7 @@ describe('POST /api/v1/admin/users/{user}/disable and /enable', () => {
     const keyless = await startApp(authEnv(sink));
     try {
       const response = await postEmpty(`${keyless.url}/api/v1/admin/users/u1/disable`);
-      expect(response.status).toBe(403);
+      expect(response.status).toBe(401);
     } finally {
       await keyless.close();
     }

@@ -1,4 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
 import { badRequest } from '../errors.js';
 import type { ToolCall, ToolSpec } from '../model/types.js';
 import type { Tool } from './types.js';
@@ -72,6 +73,18 @@ export class ToolRegistry {
     return this.entries.has(name) ? name : this.aliases.get(name);
   }
 
+  /**
+   * Whether a call to `name` must wait for a human: the tool says so, or the run's approval list
+   * names it (by its own name or an alias), or the list is "all". Unknown tools never wait: their
+   * call only returns an error text, nothing runs.
+   */
+  needsApproval(name: string, required: readonly string[] | 'all' | undefined): boolean {
+    const own = this.resolve(name);
+    if (own === undefined) return false;
+    if (required === 'all' || this.entries.get(own)!.tool.needsApproval === true) return true;
+    return required !== undefined && required.some((listed) => listed === name || this.resolve(listed) === own);
+  }
+
   list(): Tool[] {
     return [...this.entries.values()].map((entry) => entry.tool);
   }
@@ -120,6 +133,9 @@ export class ToolRegistry {
     }
     const entry = this.entries.get(name)!;
     let args: unknown;
+    if (jsonTooDeep(call.function.arguments)) {
+      return { outcome: 'invalid_arguments', text: `Error: the arguments for '${name}' nest more than ${MAX_JSON_DEPTH} levels deep. Send a flatter JSON object.` };
+    }
     try {
       args = call.function.arguments.trim() === '' ? {} : JSON.parse(call.function.arguments);
     } catch {
