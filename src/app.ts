@@ -22,6 +22,8 @@ import { registerApiRateLimit } from './http/api-rate-limit.js';
 import { answerClientError, registerErrorHandling } from './http/error-handler.js';
 import { registerOpenAIRoutes } from './http/openai/routes.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
+import { registerReadyRoutes } from './http/ready-routes.js';
+import { registerAdminRoutes } from './http/admin-routes.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { limitBodilessRoutes, registerCredentialGate, refuseBareOptions } from './http/request-guards.js';
@@ -33,6 +35,8 @@ import { createRateLimiter } from './limits/index.js';
 import type { RedisConnection } from './redis/index.js';
 import { DatabaseIdempotencyStore, idempotencyMigrations, MemoryIdempotencyStore, RunRegistry } from './runs/index.js';
 import { createSessions, sessionMigrations } from './sessions/index.js';
+import { createObservability } from './observability/index.js';
+import { retentionMigrations, startRetention } from './retention/index.js';
 import { builtinTools, createMcpTools, ToolRegistry, type McpTools, type Tool } from './tools/index.js';
 
 const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -108,6 +112,9 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
+  // Metrics and tracing, each loaded only when configured; their HTTP hooks go first.
+  const observability = await createObservability(config, app);
+
   // Tools and agents first: a bad TOOLS_DIR module, MCP config or agent file stops the start
   // before any store or connection is opened, so a failed build leaves nothing behind.
   const tools = new ToolRegistry(config.toolTimeoutSeconds);
@@ -117,6 +124,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     await loadToolsDir(config.toolsDir, tools);
   }
   for (const tool of overrides.tools ?? []) tools.register(tool);
+  observability.tools(tools);
   const mcp = await createMcpTools({
     configPath: config.mcpConfigPath,
     variables: config.mcpVariables,
@@ -125,6 +133,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     registry: tools,
     log: app.log,
     clientVersion: VERSION,
+    instrument: observability.mcp,
   });
   // Connect when the server gets ready, in the background: the API serves at once, each server's
   // tools appear when it is ready, and a build that fails half-way leaves no process behind.
@@ -150,7 +159,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     const { migrate, openDatabase } = await import('./db/index.js');
     try {
       database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
-      await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations, ...approvalMigrations });
+      await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations, ...approvalMigrations, ...retentionMigrations });
     } catch (error) {
       await database?.close().catch(() => undefined);
       // The start stops here naming the setting; the driver's message says why (it never holds the password).
@@ -175,7 +184,8 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Services
   const limits = createRateLimiter(redis);
   app.addHook('onClose', async () => limits.close());
-  const model = overrides.model ?? createOpenAIModelClient(config, VERSION);
+  const limiter = observability.limiter(limits.limiter);
+  const model = observability.model(overrides.model ?? createOpenAIModelClient(config, VERSION));
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
   const registry = new RunRegistry({ ttlSeconds: config.runEventsTtlSeconds, maxKeptEvents: config.runEventsMaxKept }, redis, app.log);
   const idempotency =
@@ -213,12 +223,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Runs left waiting by an earlier start are taken up once serving; let go of ours before the stores close.
   app.addHook('onReady', async () => approvals.start());
   app.addHook('preClose', () => approvals.close());
+  if (database !== undefined) startRetention(app, config, database);
+  observability.watch({ runs, mcp, waitingRuns: () => sessions?.waiting() ?? 0, redis });
   const identity = createIdentityResolver(config, () => bearerVerifier);
   let accounts: Accounts | undefined;
   if (config.enableUserAuth && database !== undefined) {
     const { createMailer } = await import('./mail/index.js');
     const mailer = createMailer(config, app.log);
-    const started = await createAccounts({ config, database, limiter: limits.limiter, mailer, log: app.log });
+    const started = await createAccounts({ config, database, limiter, mailer, log: app.log });
     accounts = started;
     bearerVerifier = (token) => started.verifyBearer(token);
     // Before the stores close: mail still being sent after an answer gets to finish.
@@ -270,7 +282,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
       throw new ChassisError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding.slice(0, 40)}" is not supported: send the body uncompressed`);
     }
   });
-  if (config.enableRateLimiting) registerApiRateLimit(app, limits.limiter, config.apiRateLimitPerMinute, identity);
+  if (config.enableRateLimiting) registerApiRateLimit(app, limiter, config.apiRateLimitPerMinute, identity);
   // Before the CORS plugin, which would answer a bare OPTIONS in text/plain.
   refuseBareOptions(app);
   // Routes without a body schema take no body worth reading.
@@ -300,13 +312,15 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION, config.enableUserAuth);
-  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns, agents, responseFormats });
+  registerReadyRoutes(app, () => healthChecks, mcp, () => closing);
+  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns, agents, responseFormats, observe: observability.run });
   registerAgentsRoutes(app, agents, identity);
   registerRunRoutes(app, { config, registry, identity, approvals, sessions: sessions?.service });
   registerApprovalRoutes(app, { approvals, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
-  await registerOpenAIRoutes(app, { config, model, tools, runs, registry, identity, agents, responseFormats, sessions: sessions?.turns });
+  await registerOpenAIRoutes(app, { config, model, tools, runs, registry, identity, agents, responseFormats, sessions: sessions?.turns, observe: observability.run });
+  registerAdminRoutes(app, { db: accounts === undefined ? undefined : database?.db, identity, apiKeyConfigured: config.chassisApiKey !== undefined });
 
   return app;
 }

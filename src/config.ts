@@ -184,11 +184,59 @@ export function loadConfig(env: Env = process.env) {
 
     // Lifecycle
     shutdownGraceSeconds: num(env, 'SHUTDOWN_GRACE_SECONDS', 25, 0, 3600, false),
+
+    // Operations (README "Operations")
+    ...operationsConfig(env),
   };
   return Object.freeze(config);
 }
 
 export type Config = ReturnType<typeof loadConfig>;
+
+function operationsConfig(env: Env) {
+  const metricsToken = optional(env, 'METRICS_TOKEN');
+  if (metricsToken !== undefined && metricsToken.length < 16) throw new ConfigError('METRICS_TOKEN', 'METRICS_TOKEN must be at least 16 characters');
+  const otlpBase = optional(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  const otlpTraces = optional(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const protocol = str(env, 'OTEL_EXPORTER_OTLP_PROTOCOL', 'http/json');
+  if (protocol !== 'http/json') throw new ConfigError('OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL must be http/json (the only OTLP protocol this server sends)');
+  // The spec's rule: the base endpoint gets /v1/traces appended; the per-signal one is used as is.
+  const otlpTracesUrl = otlpTraces ?? (otlpBase === undefined ? undefined : `${otlpBase.replace(/\/+$/, '')}/v1/traces`);
+  if (otlpTracesUrl !== undefined && !/^https?:\/\/[^/\s]+/.test(otlpTracesUrl)) {
+    const setting = otlpTraces === undefined ? 'OTEL_EXPORTER_OTLP_ENDPOINT' : 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT';
+    throw new ConfigError(setting, `${setting} must be an http(s) URL`);
+  }
+  return {
+    metricsEnabled: bool(env, 'METRICS_ENABLED', false),
+    metricsToken,
+    /** Where spans go; tracing (and every OpenTelemetry module) is loaded only when set. */
+    otlpTracesUrl,
+    otlpHeaders: otlpHeaders(optional(env, 'OTEL_EXPORTER_OTLP_HEADERS')),
+    otelServiceName: str(env, 'OTEL_SERVICE_NAME', 'agent-chassis'),
+    otelCaptureContent: bool(env, 'OTEL_CAPTURE_CONTENT', false),
+    /** 0 = keep sessions forever. */
+    sessionRetentionDays: num(env, 'SESSION_RETENTION_DAYS', 0, 0, 36_500, false),
+    retentionIntervalSeconds: num(env, 'RETENTION_INTERVAL_SECONDS', 3600, 1, 604_800, false),
+    retentionBatchSize: num(env, 'RETENTION_BATCH_SIZE', 200, 1, 10_000),
+  };
+}
+
+/** `key=value,key=value` as the OTel spec writes it (values may be percent-encoded). */
+function otlpHeaders(raw: string | undefined): Readonly<Record<string, string>> {
+  const headers: Record<string, string> = {};
+  if (raw === undefined) return headers;
+  for (const pair of raw.split(',')) {
+    const at = pair.indexOf('=');
+    const key = pair.slice(0, at).trim();
+    if (at <= 0 || key === '') throw new ConfigError('OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS must be key=value pairs separated by commas');
+    try {
+      headers[key] = decodeURIComponent(pair.slice(at + 1).trim());
+    } catch {
+      throw new ConfigError('OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS has a badly percent-encoded value');
+    }
+  }
+  return Object.freeze(headers);
+}
 
 /** Reads `.env` from the working directory (existing environment variables win), like the Python version. */
 export function loadDotEnv(path = '.env'): void {

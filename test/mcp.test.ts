@@ -301,8 +301,8 @@ describe('HTTP MCP servers', () => {
 
   it('connects over streamable HTTP and legacy SSE with the headers filled from the environment', async () => {
     expect(app.app.chassis.mcp.status()).toEqual([
-      { name: 'web', state: 'ready', transport: 'streamable_http', tools: 3, lastError: null },
-      { name: 'legacy', state: 'ready', transport: 'sse', tools: 3, lastError: null },
+      { name: 'web', state: 'ready', transport: 'streamable_http', tools: 3, lastError: null, required: false },
+      { name: 'legacy', state: 'ready', transport: 'sse', tools: 3, lastError: null, required: false },
     ]);
     expect(streamable.requests.every((request) => request.authorization === 'Bearer s3cret')).toBe(true);
     expect(sse.requests.every((request) => request.authorization === 'Bearer s3cret')).toBe(true);

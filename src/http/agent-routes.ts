@@ -8,6 +8,7 @@ import { badRequest } from '../errors.js';
 import type { ChatMessage, ModelClient } from '../model/index.js';
 import type { Principal } from '../principal.js';
 import type { IdempotencyStore, RunRegistry, StoredResponse } from '../runs/index.js';
+import type { Observability } from '../observability/index.js';
 import type { ToolRegistry, ToolSelection } from '../tools/index.js';
 import { completionSchemas, IdempotencyHeaders, ToolList, type CompletionRequest } from './agent-schemas.js';
 import { errorBody, logError } from './error-handler.js';
@@ -32,6 +33,8 @@ export interface AgentRouteDeps {
   sessions?: SessionTurns;
   agents: AgentCatalog;
   responseFormats: ResponseFormats;
+  /** Metrics and tracing around each run (a pass-through when both are off). */
+  observe?: Observability['run'];
 }
 
 interface PreparedRun {
@@ -220,7 +223,7 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
     maxSteps: agent?.maxSteps ?? deps.config.maxAgentSteps,
     ...(agent === undefined ? {} : { agent: { name: agent.name, ...(agent.responseFormat === undefined ? {} : { responseFormat: agent.responseFormat }) } }),
   };
-  const launched = launchRun(request, reply, { run, turn, input, principal, settings }, deps);
+  const launched = launchRun(request, reply, { run, turn, input, principal, settings, agentName: agent?.name ?? null }, deps);
   const outcome = launched.outcome.then(async (result) => {
     // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
     if (claim !== null) {

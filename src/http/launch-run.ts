@@ -6,6 +6,7 @@ import type { Principal } from '../principal.js';
 import type { RunLog, RunRegistry } from '../runs/index.js';
 import type { ToolRegistry } from '../tools/index.js';
 import type { ApprovalService, RunSettings } from '../approvals/index.js';
+import type { Observability } from '../observability/index.js';
 
 export interface LaunchDeps {
   model: ModelClient;
@@ -13,6 +14,8 @@ export interface LaunchDeps {
   registry: RunRegistry;
   /** Lets a run stop for tool approvals (and be cancelled while it waits); without it a run cannot pause. */
   approvals?: ApprovalService;
+  /** Metrics and traces around the run (absent when both are off). */
+  observe?: Observability['run'];
 }
 
 export interface LaunchedRun {
@@ -31,7 +34,7 @@ const disconnected = () => new ChassisError(499, 'CLIENT_DISCONNECTED', 'The cli
 export function launchRun(
   request: FastifyRequest,
   reply: FastifyReply,
-  started: { run: Run; turn: Turn; input: AgentRunInput; principal: Principal; settings: RunSettings },
+  started: { run: Run; turn: Turn; input: AgentRunInput; principal: Principal; settings: RunSettings; agentName: string | null },
   deps: LaunchDeps,
 ): LaunchedRun {
   const { run, turn } = started;
@@ -46,16 +49,19 @@ export function launchRun(
   reply.header('x-run-id', run.id);
   // Sent before any event, so a streaming client that drops off can still find its session.
   if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
-  const outcome = driveRun({
-    run,
-    turn,
-    log,
-    input: started.input,
-    deps: { model: deps.model, tools: deps.tools, maxSteps: started.settings.maxSteps },
-    warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
-    // Stored with a run that waits for approvals, so it resumes with the same limits and answer check.
-    onPause: approvals?.pauser(log, started.input, turn, started.settings),
-  });
+  const drive = () =>
+    driveRun({
+      run,
+      turn,
+      log,
+      input: started.input,
+      deps: { model: deps.model, tools: deps.tools, maxSteps: started.settings.maxSteps },
+      warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
+      // Stored with a run that waits for approvals, so it resumes with the same limits and answer check.
+      onPause: approvals?.pauser(log, started.input, turn, started.settings),
+    });
+  const facts = { runId: run.id, sessionId: turn.sessionId, model: started.input.model, agent: started.agentName, stream: started.input.stream };
+  const outcome = deps.observe === undefined ? drive() : deps.observe(request, facts, drive);
   // Nobody could read a client-side run's result once its client has gone: stop it (and the provider call).
   const onLeave = turn.continueOnDisconnect ? undefined : () => run.abort(disconnected());
   return { log, outcome, onLeave };

@@ -28,8 +28,9 @@ export class SseWriter {
     for (const [name, value] of Object.entries(reply.getHeaders())) {
       if (value !== undefined) headers[name] = value;
     }
+    // Set on the response (not only written): the metrics count open streams by it.
+    this.res.setHeader('content-type', 'text/event-stream; charset=utf-8');
     Object.assign(headers, extraHeaders, {
-      'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-store',
       'x-accel-buffering': 'no',
       connection: 'keep-alive',

@@ -32,8 +32,9 @@ export interface SessionsOptions {
 }
 
 /** Server-side sessions: the turns the agent route runs, and the operations the session routes expose. */
-export function createSessions(options: SessionsOptions): { turns: SessionTurns; service: SessionService } {
+export function createSessions(options: SessionsOptions): { turns: SessionTurns; service: SessionService; waiting(): number } {
   const store = new SessionStore(options.database);
+  const queue = new SessionQueue(options.queueMaxWaiting, options.queueTimeoutSeconds * 1000);
   const cache = options.redis === undefined ? undefined : new HistoryCache(options.redis, options.cacheTtlSeconds, options.log);
   const recent = (options.historyMemoryBytes ?? 0) > 0 ? new RecentHistory(options.historyMemoryBytes!) : undefined;
   return {
@@ -43,9 +44,10 @@ export function createSessions(options: SessionsOptions): { turns: SessionTurns;
       recent,
       maxMessages: options.maxMessages,
       leaseSeconds: options.leaseSeconds,
-      queue: new SessionQueue(options.queueMaxWaiting, options.queueTimeoutSeconds * 1000),
+      queue,
       log: options.log,
     }),
     service: new SessionService(store, cache, recent),
+    waiting: () => queue.waiting,
   };
 }

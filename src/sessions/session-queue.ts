@@ -14,6 +14,7 @@ interface Waiter {
  */
 export class SessionQueue {
   private readonly queues = new Map<string, Waiter[]>();
+  private waitingCount = 0;
 
   constructor(
     private readonly maxWaiting: number,
@@ -29,6 +30,7 @@ export class SessionQueue {
     if (queue.length >= this.maxWaiting) return { status: 'queue_full' };
     const me: Waiter = { wake: null };
     queue.push(me);
+    this.waitingCount++;
     const deadline = Date.now() + this.maxWaitMs;
     let last: LeaseOutcome = { status: 'busy', holder: null };
     try {
@@ -49,10 +51,16 @@ export class SessionQueue {
         me.wake = null;
       }
     } finally {
+      this.waitingCount--;
       queue.splice(queue.indexOf(me), 1);
       if (queue.length === 0) this.queues.delete(sessionId);
       else queue[0]!.wake?.();
     }
+  }
+
+  /** Runs of this instance waiting for a busy session, over all sessions (a metric). */
+  get waiting(): number {
+    return this.waitingCount;
   }
 
   /** A run of this instance let the session go: the head of its queue tries now. */

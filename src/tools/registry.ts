@@ -10,6 +10,20 @@ interface Entry {
   spec: ToolSpec;
 }
 
+/** How a tool call ended, for metrics and traces (the model only ever sees the result text). */
+export type ToolOutcome = 'ok' | 'error' | 'timeout' | 'not_allowed' | 'unknown_tool' | 'invalid_arguments';
+
+export interface ToolExecution {
+  text: string;
+  outcome: ToolOutcome;
+}
+
+/**
+ * Wraps every tool call (metrics, tracing): `tool` is the registered name, or null when the model
+ * named no known tool. It must call `next` once and return what it returns.
+ */
+export type ToolInterceptor = (call: ToolCall, tool: Tool | null, next: () => Promise<ToolExecution>) => Promise<ToolExecution>;
+
 /** The tools a run may offer, after `allowed_tools` was applied. */
 export interface ToolSelection {
   specs: ToolSpec[];
@@ -29,6 +43,7 @@ export class ToolRegistry {
   // console for every MCP schema using one, outside our JSON log); the MCP server checks its own input.
   private readonly ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false, validateFormats: false });
   private selectAllCache: ToolSelection | null = null;
+  private readonly interceptors: ToolInterceptor[] = [];
 
   constructor(private readonly defaultTimeoutSeconds: number) {}
 
@@ -105,45 +120,65 @@ export class ToolRegistry {
     return { specs: [...names].map((name) => this.entries.get(name)!.spec), allowed: names };
   }
 
+  /** Adds a wrapper around every later tool call; the first added is the outermost. */
+  intercept(interceptor: ToolInterceptor): void {
+    this.interceptors.push(interceptor);
+  }
+
   async execute(call: ToolCall, allowed: ReadonlySet<string>, runSignal: AbortSignal): Promise<string> {
+    if (this.interceptors.length === 0) return (await this.executeCall(call, allowed, runSignal)).text;
+    const tool = this.entries.get(this.resolve(call.function.name) ?? '')?.tool ?? null;
+    let next = () => this.executeCall(call, allowed, runSignal);
+    for (let index = this.interceptors.length - 1; index >= 0; index--) {
+      const interceptor = this.interceptors[index]!;
+      const inner = next;
+      next = () => interceptor(call, tool, inner);
+    }
+    return (await next()).text;
+  }
+
+  private async executeCall(call: ToolCall, allowed: ReadonlySet<string>, runSignal: AbortSignal): Promise<ToolExecution> {
     const called = call.function.name;
     const name = this.resolve(called) ?? called;
     if (!allowed.has(name)) {
       return this.entries.has(name)
-        ? `Error: the tool '${called}' is not allowed in this conversation. Do not call it again; answer without it.`
-        : `Error: there is no tool named '${called}'. Available tools: ${[...allowed].join(', ') || 'none'}.`;
+        ? { outcome: 'not_allowed', text: `Error: the tool '${called}' is not allowed in this conversation. Do not call it again; answer without it.` }
+        : { outcome: 'unknown_tool', text: `Error: there is no tool named '${called}'. Available tools: ${[...allowed].join(', ') || 'none'}.` };
     }
     const entry = this.entries.get(name)!;
     let args: unknown;
     if (jsonTooDeep(call.function.arguments)) {
-      return `Error: the arguments for '${name}' nest more than ${MAX_JSON_DEPTH} levels deep. Send a flatter JSON object.`;
+      return { outcome: 'invalid_arguments', text: `Error: the arguments for '${name}' nest more than ${MAX_JSON_DEPTH} levels deep. Send a flatter JSON object.` };
     }
     try {
       args = call.function.arguments.trim() === '' ? {} : JSON.parse(call.function.arguments);
     } catch {
-      return `Error: the arguments for '${name}' are not valid JSON. Send a JSON object matching the tool's parameters.`;
+      return { outcome: 'invalid_arguments', text: `Error: the arguments for '${name}' are not valid JSON. Send a JSON object matching the tool's parameters.` };
     }
     if (!entry.validate(args)) {
       const problems = (entry.validate.errors ?? [])
         .map((e) => `${e.instancePath || '(arguments)'} ${e.message ?? 'is invalid'}`)
         .join('; ');
-      return `Error: invalid arguments for '${name}': ${problems}`;
+      return { outcome: 'invalid_arguments', text: `Error: invalid arguments for '${name}': ${problems}` };
     }
     const timeoutSeconds = entry.tool.timeoutSeconds ?? this.defaultTimeoutSeconds;
     const controller = new AbortController();
     const onRunAbort = () => controller.abort(runSignal.reason);
     runSignal.addEventListener('abort', onRunAbort, { once: true });
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<string>((resolve) => {
+    const timeout = new Promise<ToolExecution>((resolve) => {
       timer = setTimeout(() => {
         controller.abort(new Error('tool timeout'));
-        resolve(`Error: the tool '${name}' timed out after ${timeoutSeconds} s`);
+        resolve({ outcome: 'timeout', text: `Error: the tool '${name}' timed out after ${timeoutSeconds} s` });
       }, timeoutSeconds * 1000);
     });
     try {
       const run = Promise.resolve()
         .then(() => entry.tool.run(args, { signal: controller.signal }))
-        .then(stringifyResult, (error: unknown) => `Error: the tool '${name}' failed: ${errorText(error)}`);
+        .then(
+          (value): ToolExecution => ({ outcome: 'ok', text: stringifyResult(value) }),
+          (error: unknown): ToolExecution => ({ outcome: 'error', text: `Error: the tool '${name}' failed: ${errorText(error)}` }),
+        );
       return await Promise.race([run, timeout]);
     } finally {
       clearTimeout(timer);

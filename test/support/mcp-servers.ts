@@ -20,8 +20,8 @@ export interface TestHttpMcp {
   /** Base URL; the MCP endpoint is `${url}/mcp` (streamable) or `${url}/sse` (legacy). */
   url: string;
   state: TestServerState;
-  /** Every request seen: method, path, authorization header. */
-  requests: Array<{ method: string; path: string; authorization: string | undefined }>;
+  /** Every request seen: method, path, authorization and traceparent headers. */
+  requests: Array<{ method: string; path: string; authorization: string | undefined; traceparent?: string }>;
   /** Forget every session, as a restarted server would. */
   forgetSessions(): void;
   close(): Promise<void>;
@@ -73,7 +73,7 @@ export async function startStreamableHttpMcp(options: HttpOptions = {}): Promise
   };
   const server = await listen(async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization });
+    requests.push({ method: req.method ?? '', path, authorization: req.headers.authorization, traceparent: req.headers.traceparent as string | undefined });
     if (options.authorization !== undefined && req.headers.authorization !== options.authorization) {
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
       return;

@@ -13,6 +13,7 @@ import type { ToolRegistry } from '../../tools/index.js';
 import type { IdentityResolver } from '../identity.js';
 import { launchRun, type LaunchedRun } from '../launch-run.js';
 import { SseWriter } from '../sse.js';
+import type { Observability } from '../../observability/index.js';
 import { ChunkEncoder, chatCompletionOf, type ChatEncoding } from './chat-encoder.js';
 import { invalidParam, registerOpenAIErrors } from './errors.js';
 import { readChatRequest, type ChatPlan } from './request.js';
@@ -28,6 +29,7 @@ export interface OpenAIRouteDeps {
   agents: AgentCatalog;
   responseFormats: ResponseFormats;
   sessions?: SessionTurns;
+  observe?: Observability['run'];
 }
 
 /**
@@ -179,7 +181,7 @@ async function chatCompletion(request: FastifyRequest, reply: FastifyReply, deps
     stream: plan.stream,
     signal: run.signal,
   };
-  const launched = launchRun(request, reply, { run, turn, input, principal, settings: { maxSteps: agent.maxSteps } }, deps);
+  const launched = launchRun(request, reply, { run, turn, input, principal, settings: { maxSteps: agent.maxSteps }, agentName: plan.agent }, deps);
   const encoding: ChatEncoding = {
     // The run id names the completion too: X-Run-Id and GET /api/v1/agent/runs/{id} find it.
     id: `chatcmpl-${run.id.slice(4)}`,

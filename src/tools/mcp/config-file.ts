@@ -5,6 +5,8 @@ export type McpServerSpec = StdioServerSpec | HttpServerSpec;
 
 export interface StdioServerSpec {
   name: string;
+  /** `"required": true`: readiness (GET /ready) waits for this server. */
+  required?: boolean;
   kind: 'stdio';
   command: string;
   args: string[];
@@ -14,6 +16,7 @@ export interface StdioServerSpec {
 
 export interface HttpServerSpec {
   name: string;
+  required?: boolean;
   kind: 'http';
   url: URL;
   headers: Record<string, string>;
@@ -95,6 +98,8 @@ function serverSpec(name: string, entry: unknown, variables: Variables): McpServ
     }
     transport = TRANSPORTS[entry.transport];
   }
+  if (entry.required !== undefined && typeof entry.required !== 'boolean') throw new EntryError('"required" must be true or false');
+  const required = entry.required === true ? { required: true } : {};
   const hasCommand = entry.command !== undefined;
   const hasUrl = entry.url !== undefined;
   if (hasCommand === hasUrl) throw new EntryError('give either "command" (stdio) or "url" (HTTP), not both or neither');
@@ -107,6 +112,7 @@ function serverSpec(name: string, entry: unknown, variables: Variables): McpServ
     if (entry.cwd !== undefined && typeof entry.cwd !== 'string') throw new EntryError('"cwd" must be a string');
     return {
       name,
+      ...required,
       kind: 'stdio',
       command: entry.command,
       args,
@@ -127,6 +133,7 @@ function serverSpec(name: string, entry: unknown, variables: Variables): McpServ
   }
   return {
     name,
+    ...required,
     kind: 'http',
     url,
     headers: substituteAll(stringRecord(entry.headers, 'headers'), 'headers', variables),

@@ -32,6 +32,8 @@ export interface ConnectionOptions {
   timeoutMs: number;
   clientVersion: string;
   log: FastifyBaseLogger;
+  /** Tracing: adds the current trace context to each request sent to an HTTP server. */
+  injectHeaders?: (headers: Headers) => void;
   /** Stops a connect in progress (shutdown). */
   signal: AbortSignal;
   /** For `auto` HTTP servers: the transport that worked last time, so reconnects skip the probe. */
@@ -93,7 +95,7 @@ async function attempt(
   deadline: AbortSignal,
   options: ConnectionOptions,
 ): Promise<{ connection: McpConnection; tools: McpToolInfo[] }> {
-  const transport = createTransport(spec, kind, options.log);
+  const transport = createTransport(spec, kind, options.log, options.injectHeaders);
   const client = new Client({ name: 'agent-chassis', version: options.clientVersion }, { capabilities: {} });
   let closedByUs = false;
   let connected = false;
@@ -170,7 +172,7 @@ async function attempt(
   }
 }
 
-function createTransport(spec: McpServerSpec, kind: TransportKind, log: FastifyBaseLogger): Transport {
+function createTransport(spec: McpServerSpec, kind: TransportKind, log: FastifyBaseLogger, injectHeaders?: (headers: Headers) => void): Transport {
   if (spec.kind === 'stdio') {
     const transport = new StdioClientTransport({ command: spec.command, args: spec.args, env: spec.env, cwd: spec.cwd, stderr: 'pipe' });
     // Servers log to stderr; keep it in our log, tagged with the server, instead of on our stderr.
@@ -182,12 +184,22 @@ function createTransport(spec: McpServerSpec, kind: TransportKind, log: FastifyB
     }
     return transport;
   }
-  return httpTransport(spec, kind);
+  return httpTransport(spec, kind, injectHeaders);
 }
 
-function httpTransport(spec: HttpServerSpec, kind: TransportKind): Transport {
+function httpTransport(spec: HttpServerSpec, kind: TransportKind, injectHeaders?: (headers: Headers) => void): Transport {
   const requestInit: RequestInit = { headers: spec.headers };
-  return kind === 'sse' ? new SSEClientTransport(spec.url, { requestInit }) : new StreamableHTTPClientTransport(spec.url, { requestInit });
+  // With tracing on, every request carries `traceparent` for the span current when it is sent.
+  const tracedFetch =
+    injectHeaders === undefined
+      ? undefined
+      : (url: string | URL, init?: RequestInit) => {
+          const headers = new Headers(init?.headers);
+          injectHeaders(headers);
+          return fetch(url, { ...init, headers });
+        };
+  const extra = tracedFetch === undefined ? {} : { fetch: tracedFetch };
+  return kind === 'sse' ? new SSEClientTransport(spec.url, { requestInit, ...extra }) : new StreamableHTTPClientTransport(spec.url, { requestInit, ...extra });
 }
 
 function callFailure(error: unknown): McpCallFailure {

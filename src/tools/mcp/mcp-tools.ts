@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { ToolRegistry } from '../registry.js';
 import type { Tool } from '../types.js';
+import type { McpInstrument } from '../../observability/types.js';
 import type { McpServerSpec } from './config-file.js';
 import type { McpToolInfo } from './connection.js';
 import { resultText } from './content.js';
@@ -16,6 +17,8 @@ export interface McpToolsOptions {
   registry: ToolRegistry;
   log: FastifyBaseLogger;
   clientVersion: string;
+  /** Tracing: a span per call, and trace headers to HTTP servers. */
+  instrument?: McpInstrument;
 }
 
 export interface McpTools {
@@ -46,6 +49,7 @@ export function connectMcpServers(servers: McpServerSpec[], options: McpToolsOpt
         connectTimeoutMs: options.connectTimeoutSeconds * 1000,
         clientVersion: options.clientVersion,
         log,
+        instrument: options.instrument,
         onToolsChanged: () => sync(),
       }),
   );
@@ -121,9 +125,11 @@ function mcpTool(name: string, handle: McpServerHandle, info: McpToolInfo, timeo
     async run(args, { signal }) {
       // The registry times the call out and aborts `signal`, which cancels the request on the server;
       // the SDK's own timeout (60 s by default) only backs that up, so it must not fire first.
+      const send = () => handle.call(info.name, args, signal, timeoutSeconds * 1000 + 5000);
+      const instrument = handle.instrument;
       let result: Awaited<ReturnType<McpServerHandle['call']>>;
       try {
-        result = await handle.call(info.name, args, signal, timeoutSeconds * 1000 + 5000);
+        result = instrument === undefined ? await send() : await instrument.call(handle.name, info.name, handle.status().transport, send);
       } catch (error) {
         // Connection failures reach the model as the tool's result: never with our internal addresses.
         throw new Error(withoutAddresses(error instanceof Error ? error.message : String(error)));

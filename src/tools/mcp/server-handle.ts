@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { McpInstrument } from '../../observability/types.js';
 import type { McpServerSpec } from './config-file.js';
 import { errorText, McpCallFailure, openConnection, type McpConnection, type McpToolInfo, type TransportKind } from './connection.js';
 
@@ -10,12 +11,15 @@ export interface McpServerStatus {
   transport: TransportKind | null;
   tools: number;
   lastError: string | null;
+  /** Marked `"required": true` in the MCP config: GET /ready fails while it is not connected. */
+  required: boolean;
 }
 
 export interface ServerHandleOptions {
   connectTimeoutMs: number;
   clientVersion: string;
   log: FastifyBaseLogger;
+  instrument?: McpInstrument;
   /** The tool list changed: a first connect, a reconnect, or the server's list_changed notification. */
   onToolsChanged(): void;
 }
@@ -77,6 +81,10 @@ export class McpServerHandle {
     return this.spec.name;
   }
 
+  get instrument(): McpInstrument | undefined {
+    return this.options.instrument;
+  }
+
   status(): McpServerStatus {
     return {
       name: this.name,
@@ -84,6 +92,7 @@ export class McpServerHandle {
       transport: this.connection?.kind ?? this.knownKind ?? null,
       tools: this.tools.length,
       lastError: this.lastError,
+      required: this.spec.required === true,
     };
   }
 
@@ -151,6 +160,7 @@ export class McpServerHandle {
       timeoutMs: this.options.connectTimeoutMs,
       clientVersion: this.options.clientVersion,
       log: this.options.log,
+      injectHeaders: this.options.instrument?.inject,
       signal: this.closed.signal,
       knownKind: this.knownKind,
       onToolsChanged: () => {
