@@ -14,6 +14,7 @@ import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
 import { answerClientError, errorBody, registerErrorHandling } from './http/error-handler.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
+import { registerPlayground } from './http/playground.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
@@ -36,6 +37,8 @@ export interface AppOverrides {
   logStream?: { write(line: string): void };
   /** Verifies `Authorization: Bearer` tokens when the product brings its own identity provider. */
   bearerVerifier?: BearerVerifier;
+  /** Where the built playground is (default packages/playground/dist). */
+  playgroundDir?: string;
 }
 
 export interface Chassis {
@@ -228,6 +231,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerRunRoutes(app, { config, registry, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
+  registerPlayground(app, config, overrides.playgroundDir);
 
   return app;
 }
