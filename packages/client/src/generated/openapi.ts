@@ -1650,6 +1650,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/playground/config.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Which sign-in methods and features this server offers the playground */
+        get: operations["getPlaygroundConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1661,4 +1678,36 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    getPlaygroundConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description User accounts are on (ENABLE_USER_AUTH): sign in with email and password */
+                        accounts: boolean;
+                        /** @description An API key is configured (CHASSIS_API_KEY): sign in with it */
+                        api_key: boolean;
+                        /** @description The model used when a request names none */
+                        default_model: string;
+                        /** @description Mail goes to the server log ("DEV OUTBOX" lines) instead of SMTP */
+                        dev_outbox: boolean;
+                        /** @description Server-side sessions are on */
+                        persistence: boolean;
+                    };
+                };
+            };
+        };
+    };
+}
