@@ -4,7 +4,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { Writable } from 'node:stream';
 import { ChassisClient } from '../packages/client/src/index.js';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
 import { PLAYGROUND_CSP } from '../src/http/playground.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { startApp, type TestApp } from './support/app.js';
@@ -310,6 +313,48 @@ describe('errors people can read', () => {
     } finally {
       await app.close();
       await failing.close();
+    }
+  });
+});
+
+describe('agents', () => {
+  it('shows the agent picker only when the server lists agents, and sends the chosen one', async () => {
+    // GET /api/v1/agents arrives with the agents-from-files work: stand in for it with the documented shape.
+    const app = await buildApp(loadConfig({ OPENAI_BASE_URL: fake.url, ENABLE_PERSISTENCE: 'false', ENABLE_RATE_LIMITING: 'false', CHASSIS_API_KEY: KEY }), {
+      logStream: new Writable({ write: (_chunk, _encoding, done) => done() }),
+    });
+    app.get('/api/v1/agents', async () => ({ agents: [{ name: 'support', description: 'Answers support questions', tools: [] }] }));
+    const bodies: Array<Record<string, unknown>> = [];
+    app.addHook('preHandler', async (request) => {
+      if (request.url === '/api/v1/agent/completion') bodies.push(request.body as Record<string, unknown>);
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const address = app.server.address() as { port: number };
+    try {
+      const { context, page } = await open(`http://127.0.0.1:${address.port}`);
+      await signInWithKey(page, 'ivy');
+      const picker = page.getByTestId('agent-select');
+      await picker.waitFor();
+      await picker.selectOption('support');
+      expect(await page.getByTestId('model-input').isDisabled()).toBe(true);
+      fake.script({ kind: 'text', content: 'Support here.' });
+      await page.getByTestId('message-input').fill('help');
+      await page.getByTestId('send').click();
+      await page.getByTestId('error').or(lastAssistant(page).getByTestId('usage')).waitFor();
+      expect(bodies.at(-1)).toMatchObject({ message: 'help', agent: 'support', stream: true });
+      expect(bodies.at(-1)).not.toHaveProperty('model');
+      await context.close();
+
+      // The main server has no agents: no picker there.
+      const plain = await open(t.url);
+      const agentsAnswered = plain.page.waitForResponse((response) => response.url().endsWith('/api/v1/agents'));
+      await signInWithKey(plain.page, 'ivy');
+      expect((await agentsAnswered).status()).toBe(404);
+      await plain.page.getByTestId('session-list').waitFor();
+      expect(await plain.page.getByTestId('agent-select').count()).toBe(0);
+      await plain.context.close();
+    } finally {
+      await app.close();
     }
   });
 });
