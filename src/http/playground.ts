@@ -44,7 +44,7 @@ const PlaygroundConfig = Type.Object({
   dev_outbox: Type.Boolean({ description: 'Mail goes to the server log ("DEV OUTBOX" lines) instead of SMTP' }),
   persistence: Type.Boolean({ description: 'Server-side sessions are on' }),
   default_model: Type.String({ description: 'The model used when a request names none' }),
-});
+}, { description: 'The sign-in methods and features of this server' });
 
 /**
  * The web playground: the built page at /playground (`/` redirects there), under a CSP that allows

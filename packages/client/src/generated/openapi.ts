@@ -1688,7 +1688,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description The sign-in methods and features of this server */
             200: {
                 headers: {
                     [name: string]: unknown;
