@@ -74,7 +74,7 @@ const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSH
 const asUser = (userId: string) => new ChassisClient({ baseUrl: t.url, apiKey: KEY, userId });
 const lastAssistant = (page: Page) => page.locator('[data-testid="message"][data-role="assistant"]').last();
 
-describe('playground page', () => {
+describe('playground page', { timeout: 60_000 }, () => {
   it('is served under our CSP, / redirects to it, and the files are ours', async () => {
     const page = await fetch(`${t.url}/playground`);
     expect(page.status).toBe(200);
@@ -262,7 +262,7 @@ describe('playground page', () => {
   });
 });
 
-describe('errors people can read', () => {
+describe('errors people can read', { timeout: 60_000 }, () => {
   let bare: TestApp;
   beforeAll(async () => {
     // No model configured, and a small general rate limit.
@@ -317,7 +317,7 @@ describe('errors people can read', () => {
   });
 });
 
-describe('agents', () => {
+describe('agents', { timeout: 60_000 }, () => {
   it('shows the agent picker only when the server lists agents, and sends the chosen one', async () => {
     // GET /api/v1/agents arrives with the agents-from-files work: stand in for it with the documented shape.
     const app = await buildApp(loadConfig({ OPENAI_BASE_URL: fake.url, ENABLE_PERSISTENCE: 'false', ENABLE_RATE_LIMITING: 'false', CHASSIS_API_KEY: KEY }), {
@@ -350,7 +350,7 @@ describe('agents', () => {
       const agentsAnswered = plain.page.waitForResponse((response) => response.url().endsWith('/api/v1/agents'));
       await signInWithKey(plain.page, 'ivy');
       expect((await agentsAnswered).status()).toBe(404);
-      await plain.page.getByTestId('session-list').waitFor();
+      await plain.page.getByTestId('model-input').waitFor();
       expect(await plain.page.getByTestId('agent-select').count()).toBe(0);
       await plain.context.close();
     } finally {

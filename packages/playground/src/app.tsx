@@ -1,3 +1,5 @@
+import { memo } from 'preact/compat';
+import type { RefObject } from 'preact';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ChassisApiError, ChassisClient, webStorageTokenStore, type AgentSummary, type CompletionRequest, type CompletionStream, type SessionSummary } from '@agent-chassis/client';
 import { applyEvent, emptyItem, itemsFromHistory, type ChatItem } from './chat-items.js';
@@ -102,7 +104,6 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
   const [sessionId, setSessionId] = useState<string | null>(null);
   const [items, setItems] = useState<ChatItem[]>([]);
   const [earlier, setEarlier] = useState<number | null>(null);
-  const [text, setText] = useState('');
   const [streaming, setStreaming] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [status, setStatus] = useState('');
@@ -156,6 +157,9 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
     [client],
   );
 
+  // A stable callback for the memoised list, always calling the latest loadEarlier.
+  const loadEarlierRef = useRef<() => Promise<void>>(async () => undefined);
+  const onLoadEarlier = useCallback(() => void loadEarlierRef.current(), []);
   const loadEarlier = async () => {
     if (sessionId === null || earlier === null) return;
     try {
@@ -166,6 +170,8 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
       setError(explain(caught));
     }
   };
+
+  loadEarlierRef.current = loadEarlier;
 
   /** Reads a stream into the answer bubble `key`, one render per animation frame at most. */
   const consume = useCallback(
@@ -243,12 +249,9 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
     })();
   }, [client, consume, loadSessions, openSession]);
 
-  const send = async (event?: Event) => {
-    event?.preventDefault();
-    const message = text.trim();
-    if (message === '' || streaming) return;
+  const send = async (message: string) => {
+    if (streaming) return;
     setError(null);
-    setText('');
     const user = emptyItem('user', message);
     const answer = { ...emptyItem('assistant'), streaming: true };
     setItems((current) => [...current, user, answer]);
@@ -377,49 +380,85 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
           </div>
         )}
         {sessionId !== null && auth.kind !== 'open' && <SharingPanel client={client} sessionId={sessionId} />}
-        <div class="messages" ref={list} data-testid="messages">
-          {earlier !== null && (
-            <button type="button" class="secondary load-earlier" data-testid="load-earlier" onClick={() => void loadEarlier()}>
-              Load earlier messages
-            </button>
-          )}
-          {items.length === 0 && <p class="empty">Ask something to start{sessionId === null ? ' a new session' : ''}.</p>}
-          {items.map((item) => (
-            <MessageView key={item.key} item={item} actions={actions} />
-          ))}
-        </div>
+        <MessageList listRef={list} items={items} hasEarlier={earlier !== null} isNew={sessionId === null} actions={actions} onLoadEarlier={onLoadEarlier} />
         <p class="visually-hidden" role="status" aria-live="polite">
           {status}
         </p>
-        <form class="composer" onSubmit={(e) => void send(e)}>
-          <label for="message" class="visually-hidden">
-            Message
-          </label>
-          <textarea
-            id="message"
-            data-testid="message-input"
-            rows={2}
-            placeholder="Message (Enter sends, Shift+Enter for a new line)"
-            value={text}
-            onInput={(e) => setText(e.currentTarget.value)}
-            onKeyDown={(e) => {
-              if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-                e.preventDefault();
-                void send();
-              }
-            }}
-          />
-          {streaming ? (
-            <button type="button" class="danger" data-testid="cancel" onClick={() => void stream.current?.cancel().catch((caught: unknown) => setError(explain(caught)))}>
-              Cancel
-            </button>
-          ) : (
-            <button type="submit" data-testid="send" disabled={text.trim() === ''}>
-              Send
-            </button>
-          )}
-        </form>
+        <Composer streaming={streaming} onSend={(message) => void send(message)} onCancel={() => void stream.current?.cancel().catch((caught: unknown) => setError(explain(caught)))} />
       </main>
     </div>
+  );
+}
+
+/** The conversation. Memoised: typing in the composer or changing a picker does not touch 1,000 messages. */
+const MessageList = memo(function MessageList({
+  listRef,
+  items,
+  hasEarlier,
+  isNew,
+  actions,
+  onLoadEarlier,
+}: {
+  listRef: RefObject<HTMLDivElement | null>;
+  items: ChatItem[];
+  hasEarlier: boolean;
+  isNew: boolean;
+  actions: MessageActions;
+  onLoadEarlier: () => void;
+}) {
+  return (
+    <div class="messages" ref={listRef} data-testid="messages">
+      {hasEarlier && (
+        <button type="button" class="secondary load-earlier" data-testid="load-earlier" onClick={onLoadEarlier}>
+          Load earlier messages
+        </button>
+      )}
+      {items.length === 0 && <p class="empty">Ask something to start{isNew ? ' a new session' : ''}.</p>}
+      {items.map((item) => (
+        <MessageView key={item.key} item={item} actions={actions} />
+      ))}
+    </div>
+  );
+});
+
+/** The message box keeps its own text, so each keystroke renders only itself. */
+function Composer({ streaming, onSend, onCancel }: { streaming: boolean; onSend: (message: string) => void; onCancel: () => void }) {
+  const [text, setText] = useState('');
+  const submit = (event?: Event) => {
+    event?.preventDefault();
+    const message = text.trim();
+    if (message === '' || streaming) return;
+    setText('');
+    onSend(message);
+  };
+  return (
+    <form class="composer" onSubmit={submit}>
+      <label for="message" class="visually-hidden">
+        Message
+      </label>
+      <textarea
+        id="message"
+        data-testid="message-input"
+        rows={2}
+        placeholder="Message (Enter sends, Shift+Enter for a new line)"
+        value={text}
+        onInput={(e) => setText(e.currentTarget.value)}
+        onKeyDown={(e) => {
+          if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+            e.preventDefault();
+            submit();
+          }
+        }}
+      />
+      {streaming ? (
+        <button type="button" class="danger" data-testid="cancel" onClick={onCancel}>
+          Cancel
+        </button>
+      ) : (
+        <button type="submit" data-testid="send" disabled={text.trim() === ''}>
+          Send
+        </button>
+      )}
+    </form>
   );
 }
