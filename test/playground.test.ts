@@ -358,3 +358,59 @@ describe('agents', { timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('approvals', { timeout: 60_000 }, () => {
+  it('an approval_required event shows Approve and Deny; a click posts the decision and the answer goes on', async () => {
+    // The approval routes arrive with the tool-approvals work: the browser answers for the server
+    // here, with the documented event shape and decision route.
+    const frame = (seq: number, event: object) => `id: run_appr:${seq}\ndata: ${JSON.stringify(event)}\n\n`;
+    const { context, page } = await open(t.url);
+    await signInWithKey(page, 'jay');
+    await page.route('**/api/v1/agent/completion', (route) =>
+      route.fulfill({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream', 'x-run-id': 'run_appr' },
+        body:
+          frame(1, { type: 'run_started', run_id: 'run_appr', session_id: null }) +
+          frame(2, { type: 'tool_call', id: 'call_1', name: 'delete_file', arguments: '{"path":"/tmp/x"}' }) +
+          frame(3, { type: 'approval_required', approval_id: 'appr_1', tool_call_id: 'call_1', name: 'delete_file', arguments: '{"path":"/tmp/x"}', expires_at: new Date(Date.now() + 600_000).toISOString() }),
+      }),
+    );
+    const decisions: unknown[] = [];
+    await page.route('**/api/v1/agent/runs/run_appr/approvals/appr_1', async (route) => {
+      decisions.push(route.request().postDataJSON());
+      await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ approval_id: 'appr_1', decision: 'approve' }) });
+    });
+    // The first stream ended without a terminal event: the client resumes after seq 3 by itself.
+    let resumedWith: string | undefined;
+    await page.route('**/api/v1/agent/runs/run_appr/stream', async (route) => {
+      resumedWith = route.request().headers()['last-event-id'];
+      // Answer only once the person has decided, as a paused run would.
+      for (let wait = 0; decisions.length === 0 && wait < 200; wait++) await new Promise((resolve) => setTimeout(resolve, 50));
+      await route.fulfill({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream' },
+        body:
+          frame(4, { type: 'approval_decided', approval_id: 'appr_1', decision: 'approve' }) +
+          frame(5, { type: 'tool_result', id: 'call_1', name: 'delete_file', result: 'deleted' }) +
+          frame(6, { type: 'content', content: 'Done: the file is gone.' }) +
+          frame(7, { type: 'done', run_id: 'run_appr', session_id: null, stop_reason: 'stop', usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } }),
+      });
+    });
+    await page.getByTestId('message-input').fill('delete /tmp/x');
+    await page.getByTestId('send').click();
+    const answer = lastAssistant(page);
+    await answer.getByTestId('approve').waitFor();
+    expect(await answer.getByTestId('deny').isEnabled()).toBe(true);
+    await shot(page, '09-approval');
+    await answer.getByTestId('approve').click();
+    await answer.getByTestId('usage').waitFor();
+    expect(decisions).toEqual([{ decision: 'approve' }]);
+    expect(resumedWith).toBe('run_appr:3');
+    expect(await answer.textContent()).toContain('Approved');
+    expect(await answer.getByTestId('tool-result').textContent()).toBe('deleted');
+    expect(await answer.locator('.content').textContent()).toContain('Done: the file is gone.');
+    expect(await answer.getByTestId('approve').count()).toBe(0);
+    await context.close();
+  });
+});

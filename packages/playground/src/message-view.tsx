@@ -26,7 +26,10 @@ export const MessageView = memo(function MessageView({ item, actions }: { item: 
       {item.toolCalls.map((call) => (
         <details class="tool-call" data-testid="tool-call" key={call.id} open>
           <summary>
-            Tool <code>{call.name}</code> {call.result === undefined ? <span class="pending">running…</span> : null}
+            Tool <code>{call.name}</code>{' '}
+            {call.result === undefined ? (
+              <span class="pending">{item.approvals.some((approval) => approval.toolCallId === call.id && approval.decision === undefined) ? 'waiting for your decision' : 'running…'}</span>
+            ) : null}
           </summary>
           <div class="tool-body">
             <span class="label">Arguments</span>
