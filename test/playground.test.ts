@@ -244,6 +244,8 @@ describe('playground page', { timeout: 60_000 }, () => {
 
     await page.reload();
     await page.getByTestId('signed-in-as').filter({ hasText: email }).waitFor();
+    // The reload kept the open conversation too.
+    await page.getByTestId('message').filter({ hasText: 'Hello, account holder.' }).waitFor();
     await page.getByTestId('session-list').locator('li').first().waitFor();
     await page.getByTestId('sign-out').click();
     await page.getByTestId('email').waitFor();
@@ -412,5 +414,28 @@ describe('approvals', { timeout: 60_000 }, () => {
     expect(await answer.locator('.content').textContent()).toContain('Done: the file is gone.');
     expect(await answer.getByTestId('approve').count()).toBe(0);
     await context.close();
+  });
+});
+
+describe('open server', { timeout: 60_000 }, () => {
+  it('with no API key and no accounts the page opens straight into the chat', async () => {
+    const app = await startApp({ OPENAI_BASE_URL: fake.url, ENABLE_PERSISTENCE: 'true', DATABASE_URL: 'sqlite::memory:' });
+    try {
+      fake.script({ kind: 'text', content: 'Open hello.' });
+      const { context, page, problems } = await open(app.url);
+      await page.getByTestId('message-input').fill('hi');
+      await page.getByTestId('send').click();
+      await lastAssistant(page).getByTestId('usage').waitFor();
+      expect(await page.getByTestId('signed-in-as').textContent()).toBe('open server');
+      // Sessions have no owner here: the list says how to get one, the conversation survives a reload.
+      expect(await page.getByText(/sessions have no owner and cannot be listed/).count()).toBe(1);
+      await page.reload();
+      await page.getByTestId('message').filter({ hasText: 'Open hello.' }).waitFor();
+      await shot(page, '10-open-server');
+      expect(problems).toEqual([]);
+      await context.close();
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { SignIn, type Auth, type PlaygroundConfig } from './sign-in.js';
 
 const KEY_STORAGE = 'agent-chassis.api-key';
 const PENDING_STORAGE = 'agent-chassis.pending-run';
+const SESSION_STORAGE = 'agent-chassis.open-session';
 const HISTORY_PAGE = 50;
 
 /** A run whose answer was streaming when the page went away: resumed after a reload. */
@@ -77,6 +78,7 @@ export function App() {
   const signOut = async () => {
     sessionStorage.removeItem(KEY_STORAGE);
     sessionStorage.removeItem(PENDING_STORAGE);
+    sessionStorage.removeItem(SESSION_STORAGE);
     client.setApiKey(undefined);
     await client.logout();
     setAuth(null);
@@ -102,6 +104,12 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
   const [sessionsCursor, setSessionsCursor] = useState<string | null>(null);
   const [sessionsNote, setSessionsNote] = useState<string | null>(null);
   const [sessionId, setSessionId] = useState<string | null>(null);
+  // Read before the effect below writes the (still null) current session.
+  const [reopen] = useState(() => sessionStorage.getItem(SESSION_STORAGE));
+  useEffect(() => {
+    if (sessionId === null) sessionStorage.removeItem(SESSION_STORAGE);
+    else sessionStorage.setItem(SESSION_STORAGE, sessionId);
+  }, [sessionId]);
   const [items, setItems] = useState<ChatItem[]>([]);
   const [earlier, setEarlier] = useState<number | null>(null);
   const [streaming, setStreaming] = useState(false);
@@ -125,7 +133,11 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
       } catch (caught) {
         // A rate limit is already told where it matters (the answer); the list just stays as it was.
         if (caught instanceof ChassisApiError && caught.code === 'RATE_LIMITED') return;
-        setSessionsNote(caught instanceof ChassisApiError && caught.code === 'AUTH_REQUIRED' ? 'Sign in with an API key or an account to list your sessions.' : explain(caught));
+        setSessionsNote(
+          caught instanceof ChassisApiError && caught.code === 'AUTH_REQUIRED'
+            ? 'This server has no sign-in (no API key, no accounts), so sessions have no owner and cannot be listed.'
+            : explain(caught),
+        );
       }
     },
     [client],
@@ -231,7 +243,11 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
     void client.listAgents().then(setAgents, () => setAgents([]));
     void loadSessions();
     const pending = readJson<PendingRun>(sessionStorage, PENDING_STORAGE);
-    if (pending === null) return;
+    if (pending === null) {
+      // A reload keeps the conversation that was open.
+      if (reopen !== null) void openSession(reopen);
+      return;
+    }
     void (async () => {
       if (pending.sessionId !== null) await openSession(pending.sessionId);
       const run = await client.run(pending.runId).catch(() => null);
@@ -247,7 +263,7 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
       scrollToEnd();
       await consume(client.resume(pending.runId), answer, pending.text);
     })();
-  }, [client, consume, loadSessions, openSession]);
+  }, [client, consume, loadSessions, openSession, reopen]);
 
   const send = async (message: string) => {
     if (streaming) return;
