@@ -4,11 +4,18 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import cors from '@fastify/cors';
 import { accountMigrations, createAccounts, type Accounts } from './accounts/index.js';
 import { RunTracker } from './agent/index.js';
+import type { AgentCatalog, AgentDefinition } from './agents/catalog.js';
+import { AgentDefinitionError, checkToolNames } from './agents/definition.js';
+import { loadAgentCatalog } from './agents/file-catalog.js';
+import { ResponseFormats } from './agents/resolve.js';
 import type { Config } from './config.js';
 import type { Database } from './db/index.js';
 import { ChassisError } from './errors.js';
 import { registerAccountRoutes } from './http/account-routes.js';
 import { registerAgentRoutes } from './http/agent-routes.js';
+import { registerApprovalRoutes } from './http/approval-routes.js';
+import { approvalMigrations, ApprovalService, DatabaseApprovalStore, MemoryApprovalStore } from './approvals/index.js';
+import { registerAgentsRoutes } from './http/agents-routes.js';
 import { closeUnusedConnectionsOnClose } from './http/closing-connections.js';
 import { registerDocs } from './http/docs.js';
 import { registerApiRateLimit } from './http/api-rate-limit.js';
@@ -31,8 +38,10 @@ const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', impor
 /** What a test or an embedding product may swap in; everything else comes from config. */
 export interface AppOverrides {
   model?: ModelClient;
-  /** Extra local tools, registered after the built-ins. */
+  /** Extra local tools, registered after the built-ins (and TOOLS_DIR's). */
   tools?: Tool[];
+  /** Agents defined in code, beside those of AGENTS_DIR (a file may not reuse their names). */
+  agents?: AgentDefinition[];
   /** Where log lines go (default stdout); level, format and redaction stay as configured. */
   logStream?: { write(line: string): void };
   /** Verifies `Authorization: Bearer` tokens when the product brings its own identity provider. */
@@ -44,6 +53,8 @@ export interface AppOverrides {
 export interface Chassis {
   config: Config;
   tools: ToolRegistry;
+  /** Named agents (AGENTS_DIR and code), as every surface looks them up. */
+  agents: AgentCatalog;
   /** MCP servers from MCP_CONFIG_PATH: their state, and when the first connection attempts are over. */
   mcp: McpTools;
   runs: RunTracker;
@@ -87,6 +98,40 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
   });
 
+  // Tools and agents first: a bad TOOLS_DIR module, MCP config or agent file stops the start
+  // before any store or connection is opened, so a failed build leaves nothing behind.
+  const tools = new ToolRegistry(config.toolTimeoutSeconds);
+  for (const tool of builtinTools) tools.register(tool);
+  if (config.toolsDir !== undefined) {
+    const { loadToolsDir } = await import('./tools/tools-dir.js');
+    await loadToolsDir(config.toolsDir, tools);
+  }
+  for (const tool of overrides.tools ?? []) tools.register(tool);
+  const mcp = await createMcpTools({
+    configPath: config.mcpConfigPath,
+    variables: config.mcpVariables,
+    connectTimeoutSeconds: config.mcpConnectTimeoutSeconds,
+    toolTimeoutSeconds: config.mcpToolTimeoutSeconds,
+    registry: tools,
+    log: app.log,
+    clientVersion: VERSION,
+  });
+  // Connect when the server gets ready, in the background: the API serves at once, each server's
+  // tools appear when it is ready, and a build that fails half-way leaves no process behind.
+  app.addHook('onReady', async () => mcp.start());
+  app.addHook('onClose', () => mcp.close());
+  const localToolNames = new Set(tools.list().map((tool) => tool.name));
+  const mcpServers = new Set(mcp.status().map((server) => server.name));
+  const agents = loadAgentCatalog({
+    dir: config.agentsDir,
+    codeAgents: overrides.agents,
+    checkTools: (definition) => checkToolNames(definition, localToolNames, mcpServers),
+    log: app.log,
+  });
+  // Edits to agent files apply while running; the watcher goes when the server closes.
+  app.addHook('onReady', async () => agents.watch());
+  app.addHook('onClose', async () => agents.close());
+
   // Stores: the database only when something durable is on; Redis only when configured. Each
   // optional part is imported only when used, so its libraries cost no memory otherwise.
   const healthChecks: HealthCheck[] = [];
@@ -96,7 +141,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     database = openDatabase({ url: config.databaseUrl, connectTimeoutSeconds: config.dbConnectTimeoutSeconds, log: app.log });
     const opened = database;
     app.addHook('onClose', () => opened.close());
-    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations });
+    await migrate(database, { ...sessionMigrations, ...accountMigrations, ...idempotencyMigrations, ...approvalMigrations });
     healthChecks.push({ name: 'db', required: true, check: () => opened.healthy() });
   }
   let redis: RedisConnection | undefined;
@@ -115,21 +160,6 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const limits = createRateLimiter(redis);
   app.addHook('onClose', async () => limits.close());
   const model = overrides.model ?? createOpenAIModelClient(config, VERSION);
-  const tools = new ToolRegistry(config.toolTimeoutSeconds);
-  for (const tool of [...builtinTools, ...(overrides.tools ?? [])]) tools.register(tool);
-  const mcp = await createMcpTools({
-    configPath: config.mcpConfigPath,
-    variables: config.mcpVariables,
-    connectTimeoutSeconds: config.mcpConnectTimeoutSeconds,
-    toolTimeoutSeconds: config.mcpToolTimeoutSeconds,
-    registry: tools,
-    log: app.log,
-    clientVersion: VERSION,
-  });
-  // Connect when the server gets ready, in the background: the API serves at once, each server's
-  // tools appear when it is ready, and a build that fails half-way leaves no process behind.
-  app.addHook('onReady', async () => mcp.start());
-  app.addHook('onClose', () => mcp.close());
   const runs = new RunTracker(config.maxConcurrentRuns, config.runDeadlineSeconds);
   const registry = new RunRegistry({ ttlSeconds: config.runEventsTtlSeconds, maxKeptEvents: config.runEventsMaxKept }, redis, app.log);
   const idempotency =
@@ -149,6 +179,21 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
           log: app.log,
         })
       : undefined;
+  const approvals = new ApprovalService({
+    store: database === undefined ? new MemoryApprovalStore() : new DatabaseApprovalStore(database),
+    durable: database !== undefined,
+    timeoutSeconds: config.approvalTimeoutSeconds,
+    registry,
+    runs,
+    agent: { model, tools, maxSteps: config.maxAgentSteps },
+    sessions: sessions?.turns,
+    redis,
+    runDeadlineSeconds: config.runDeadlineSeconds,
+    log: app.log,
+  });
+  // Runs left waiting by an earlier start are taken up once serving; let go of ours before the stores close.
+  app.addHook('onReady', async () => approvals.start());
+  app.addHook('preClose', () => approvals.close());
   const identity = createIdentityResolver(config, () => bearerVerifier);
   let accounts: Accounts | undefined;
   if (config.enableUserAuth && database !== undefined) {
@@ -166,6 +211,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   const chassis: Chassis = {
     config,
     tools,
+    agents,
     mcp,
     runs,
     get closing() {
@@ -227,8 +273,10 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
-  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, sessions: sessions?.turns });
-  registerRunRoutes(app, { config, registry, identity });
+  registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns, agents, responseFormats: new ResponseFormats() });
+  registerAgentsRoutes(app, agents, identity);
+  registerRunRoutes(app, { config, registry, identity, approvals });
+  registerApprovalRoutes(app, { approvals, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
   registerPlayground(app, config, overrides.playgroundDir);

@@ -75,10 +75,15 @@ export function loadConfig(env: Env = process.env) {
     toolTimeoutSeconds,
     maxConcurrentRuns: num(env, 'MAX_CONCURRENT_RUNS', 256, 1, 100_000),
     sseHeartbeatSeconds: num(env, 'SSE_HEARTBEAT_SECONDS', 15, 0.01, 300, false),
+    approvalTimeoutSeconds: num(env, 'APPROVAL_TIMEOUT_SECONDS', 3600, 1, 604_800, false),
     runEventsTtlSeconds: num(env, 'RUN_EVENTS_TTL_SECONDS', 3600, 0, 604_800, false),
     runEventsMaxKept: num(env, 'RUN_EVENTS_MAX_KEPT', 100_000, 0, 100_000_000),
     idempotencyTtlSeconds: num(env, 'IDEMPOTENCY_TTL_SECONDS', 86_400, 1, 2_592_000, false),
     mcpConfigPath: str(env, 'MCP_CONFIG_PATH', 'mcp_config.json'),
+    // Named agents, one YAML/JSON file each (a missing or empty directory means none); watched while running.
+    agentsDir: str(env, 'AGENTS_DIR', './agents'),
+    // Local tools from .js/.mjs modules; unset = none.
+    toolsDir: optional(env, 'TOOLS_DIR'),
     mcpConnectTimeoutSeconds: num(env, 'MCP_CONNECT_TIMEOUT_SECONDS', 10, 0.1, 600, false),
     mcpToolTimeoutSeconds: num(env, 'MCP_TOOL_TIMEOUT_SECONDS', toolTimeoutSeconds, 0.01, 3600, false),
     /** The environment as read at start: `${VAR}` in the MCP config's headers and env take their values from it. */

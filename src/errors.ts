@@ -30,6 +30,10 @@ export type ErrorCode =
   | 'CLIENT_DISCONNECTED'
   | 'TOOL_TIMEOUT'
   | 'INTERNAL_ERROR'
+  | 'AGENT_NOT_FOUND'
+  | 'AGENT_OVERRIDE_NOT_ALLOWED'
+  | 'AGENT_MISMATCH'
+  | 'RESPONSE_FORMAT_INVALID'
   | (string & {});
 
 export interface ChassisErrorOptions {

@@ -16,6 +16,7 @@ function session(fields: Partial<SessionRecord>): SessionRecord {
     aclVersion: 0,
     systemPrompt: null,
     model: null,
+    agent: null,
     metadata: null,
     messageCount: 0,
     nextSeq: 1,

@@ -2,17 +2,19 @@ import { ChassisError } from '../errors.js';
 import type { ToolCall, Usage } from '../model/types.js';
 import { answerOf, type RunLog } from '../runs/run-log.js';
 import type { StopReason } from './events.js';
-import { completeMessages, newProgress, runAgent, type AgentDeps, type AgentRunInput } from './run-agent.js';
+import { completeMessages, newProgress, runAgent, type AgentDeps, type AgentRunInput, type Checkpoint, type Resume } from './run-agent.js';
 import type { Run } from './run-tracker.js';
 import type { Turn } from './turn.js';
 
 export interface RunOutcome {
-  status: 'completed' | 'failed' | 'cancelled';
+  /** `waiting`: paused for approvals (`pending` lists them); the run goes on once they are decided. */
+  status: 'completed' | 'failed' | 'cancelled' | 'waiting';
   content: string;
   toolCalls: ToolCall[];
   usage: Usage;
   stopReason: StopReason | null;
   error: ChassisError | null;
+  pending?: Array<Record<string, unknown>>;
 }
 
 export const cancelledError = () => new ChassisError(409, 'RUN_CANCELLED', 'The run was cancelled');
@@ -31,14 +33,29 @@ export interface DriveOptions {
   deps: AgentDeps;
   /** Told when saving the completed part of a cancelled run fails (the run is reported cancelled anyway). */
   warn(error: unknown, message: string): void;
+  /** Going on from a paused step (the log already holds the events before it). */
+  resume?: Resume;
+  /**
+   * The loop stopped for approvals: park the run (record it durably, log `approval_required`,
+   * pause the turn) and return the pending approvals as clients see them. Absent = a run that
+   * cannot wait, whose pause is an error.
+   */
+  onPause?(checkpoint: Checkpoint): Promise<Array<Record<string, unknown>>>;
 }
 
-export async function driveRun({ run, turn, log, input, deps, warn }: DriveOptions): Promise<RunOutcome> {
+export async function driveRun({ run, turn, log, input, deps, warn, resume, onPause }: DriveOptions): Promise<RunOutcome> {
   const base = { run_id: run.id, session_id: turn.sessionId };
   const progress = newProgress();
-  log.append({ type: 'run_started', ...base });
+  let paused = false;
+  if (resume === undefined) log.append({ type: 'run_started', ...base });
   try {
-    for await (const event of runAgent(input, deps, progress)) {
+    for await (const event of runAgent(input, deps, progress, resume)) {
+      if (event.type === 'paused') {
+        if (onPause === undefined) throw new Error('the run paused for approvals where it cannot wait');
+        const pending = await onPause(event.checkpoint);
+        paused = true;
+        return { status: 'waiting', ...answerOf(log.events), usage: { ...progress.usage }, stopReason: 'approval_required', error: null, pending };
+      }
       if (event.type === 'done') {
         await turn.commit({ messages: event.messages, usage: event.usage, stopReason: event.stopReason });
         log.append({ type: 'done', ...base, stop_reason: event.stopReason, usage: event.usage });
@@ -58,7 +75,8 @@ export async function driveRun({ run, turn, log, input, deps, warn }: DriveOptio
     return { status, ...answerOf(log.events), usage: progress.usage, stopReason: cancelled ? 'cancelled' : null, error };
   } finally {
     run.end();
-    await turn.release();
+    // A paused turn keeps its session: whoever resumes the run commits or releases it.
+    if (!paused) await turn.release();
   }
 }
 

@@ -1,6 +1,7 @@
 import type { ChatMessage, Usage } from '../model/types.js';
+import type { Checkpoint } from './run-agent.js';
 
-export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter' | 'cancelled';
+export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter' | 'cancelled' | 'approval_required';
 
 /**
  * What one agent run produces, in order. The JSON answer is a fold over these and the SSE stream
@@ -12,6 +13,8 @@ export type AgentEvent =
   | { type: 'reasoning'; content: string }
   | { type: 'tool_call'; id: string; name: string; arguments: string }
   | { type: 'tool_result'; id: string; name: string; result: string }
+  /** The run stops here until every call in `checkpoint.pending` is decided (always the last event). */
+  | { type: 'paused'; checkpoint: Checkpoint }
   | { type: 'done'; stopReason: StopReason; usage: Usage; messages: ChatMessage[] };
 
 export const emptyUsage = (): Usage => ({ prompt_tokens: 0, completion_tokens: 0, total_tokens: 0 });

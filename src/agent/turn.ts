@@ -1,3 +1,4 @@
+import type { AgentDefinition } from '../agents/catalog.js';
 import type { ChatMessage, Usage } from '../model/types.js';
 import type { Principal } from '../principal.js';
 import type { StopReason } from './events.js';
@@ -19,17 +20,37 @@ export interface Turn {
   context: ChatMessage[];
   /** The session's model, used when the request names none. */
   model?: string;
+  /** The named agent this turn runs (a session's own, or the request's); its instructions are already in `context`. */
+  agent?: AgentDefinition;
   /** True when someone can read the result later (a session), so a client that leaves does not stop the run. */
   continueOnDisconnect: boolean;
   commit(result: TurnResult): Promise<void>;
-  /** Always called once, after commit or after a failure (which persists nothing). */
+  /** Always called once, after commit or after a failure (which persists nothing), unless the turn was paused. */
   release(): Promise<void>;
+  /**
+   * The run waits for approvals until `untilMs` (epoch ms): keep the session busy that long without
+   * this process, and return what `SessionTurns.resume` needs to finish the turn anywhere later.
+   * Absent for client-side turns (nothing to hold).
+   */
+  pause?(untilMs: number): Promise<PausedTurn>;
 }
 
-export function clientSideTurn(context: ChatMessage[]): Turn {
+/** A server-side turn parked in the database while its run waits: plain JSON. */
+export interface PausedTurn {
+  sessionId: string;
+  /** The lease owner: the run id. */
+  owner: string;
+  /** Who owns the session (may decide its runs' approvals); null when made with auth off. */
+  sessionOwnerId: string | null;
+  user: ChatMessage;
+  changes: { systemPrompt?: string; model?: string; metadata?: Record<string, unknown> };
+}
+
+export function clientSideTurn(context: ChatMessage[], agent?: AgentDefinition): Turn {
   return {
     sessionId: null,
     context,
+    ...(agent === undefined ? {} : { agent }),
     continueOnDisconnect: false,
     async commit() {},
     async release() {},
@@ -48,9 +69,23 @@ export interface SessionTurnRequest {
   systemPrompt?: string;
   model?: string;
   metadata?: Record<string, unknown>;
+  /**
+   * A new session is made for this agent (and remembers it); a continued session must be this
+   * agent's. Absent: a continued session runs its own agent, if it has one.
+   */
+  agent?: string;
+  /**
+   * Looks an agent up by name; throws 404 AGENT_NOT_FOUND. Optional so callers that never run
+   * agents need not pass it; without it a session that has an agent cannot be continued (404).
+   */
+  findAgent?(name: string): AgentDefinition;
+  /** The system prompt an agent's turn starts with (default: its instructions). */
+  agentPrompt?(agent: AgentDefinition): string;
 }
 
 /** Implemented by the sessions module: finds or creates the session, checks access, holds it for the run. */
 export interface SessionTurns {
   begin(request: SessionTurnRequest): Promise<Turn>;
+  /** The turn of a paused run, taken up again (in any process): holds the session until commit or release. */
+  resume(paused: PausedTurn): Promise<Turn>;
 }

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { cancelledError, clientSideTurn, driveRun, newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
+import type { AgentCatalog, AgentDefinition } from '../agents/catalog.js';
+import { agentRunSettings, agentSystemPrompt, agentTools, checkAgentOverrides, findAgent, type ResponseFormats } from '../agents/resolve.js';
 import type { Config } from '../config.js';
 import { badRequest, ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient } from '../model/index.js';
@@ -11,6 +13,7 @@ import { completionSchemas, ErrorResponse, type CompletionRequest } from './agen
 import { errorBody, logError } from './error-handler.js';
 import { idempotencyClaim, replayIdempotent, type IdempotencyClaim } from './idempotent-replay.js';
 import type { IdentityResolver } from './identity.js';
+import type { ApprovalService } from '../approvals/index.js';
 import { answer, streamEvents } from './run-output.js';
 
 export interface AgentRouteDeps {
@@ -21,8 +24,12 @@ export interface AgentRouteDeps {
   registry: RunRegistry;
   idempotency: IdempotencyStore;
   identity: IdentityResolver;
+  /** Parks runs that stop for tool approvals, and cancels them while they wait. */
+  approvals: ApprovalService;
   /** Absent when ENABLE_PERSISTENCE=false: server-side mode then answers 400. */
   sessions?: SessionTurns;
+  agents: AgentCatalog;
+  responseFormats: ResponseFormats;
 }
 
 interface PreparedRun {
@@ -52,7 +59,12 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
       const principal = await deps.identity(request);
       const body = request.body;
       checkCompletionRequest(body, config);
-      const tools = deps.tools.select(body.allowed_tools);
+      // A named agent is checked before any work; a continued session's own agent after its lease is held.
+      const named = body.agent === undefined ? undefined : findAgent(deps.agents, body.agent);
+      if (named !== undefined) checkAgentOverrides(named, body);
+      // Without a named agent the request's tool choice is checked up front, as always; a continued
+      // session that turns out to have an agent narrows again below.
+      const early = named === undefined ? deps.tools.select(body.allowed_tools) : undefined;
       const claim = idempotencyClaim(request, principal, body);
       const runId = newRunId();
       if (claim !== null) {
@@ -60,12 +72,15 @@ export function registerAgentRoutes(app: FastifyInstance, deps: AgentRouteDeps):
         if (existing !== null) return replayIdempotent(reply, existing, claim.fingerprint, body.stream === true, deps.registry, config.sseHeartbeatSeconds);
       }
       let run: Run | undefined;
-      let turn: Turn;
+      let turn: Turn | undefined;
+      let tools: ToolSelection;
       try {
         run = deps.runs.start(runId);
-        turn = await beginTurn(body, principal, runId, deps);
+        turn = await beginTurn(body, principal, runId, deps, named);
+        tools = turn.agent === undefined && early !== undefined ? early : toolsOf(turn.agent, body, deps);
       } catch (error) {
         run?.end();
+        await turn?.release();
         // The run never started: a retry with the same key must be free to start it.
         if (claim !== null) await deps.idempotency.release(claim.scope, claim.key);
         throw error;
@@ -124,9 +139,18 @@ function checkCompletionRequest(body: CompletionRequest, config: Config): void {
   });
 }
 
-async function beginTurn(body: CompletionRequest, principal: Principal, runId: string, deps: AgentRouteDeps): Promise<Turn> {
+/** The agent's tools narrowed by the request; without an agent, the request's choice as before. */
+function toolsOf(agent: AgentDefinition | undefined, body: CompletionRequest, deps: AgentRouteDeps): ToolSelection {
+  if (agent === undefined) return deps.tools.select(body.allowed_tools);
+  // A continued session's agent: the same override rules as when the request names it.
+  checkAgentOverrides(agent, body);
+  return agentTools(agent, deps.tools, body.allowed_tools);
+}
+
+async function beginTurn(body: CompletionRequest, principal: Principal, runId: string, deps: AgentRouteDeps, agent: AgentDefinition | undefined): Promise<Turn> {
   if (body.messages !== undefined) {
     const context = body.messages as ChatMessage[];
+    if (agent !== undefined) return clientSideTurn([{ role: 'system', content: agentSystemPrompt(agent) }, ...context], agent);
     return clientSideTurn(body.system_prompt === undefined ? context : [{ role: 'system', content: body.system_prompt }, ...context]);
   }
   if (deps.sessions === undefined) {
@@ -141,16 +165,30 @@ async function beginTurn(body: CompletionRequest, principal: Principal, runId: s
     systemPrompt: body.system_prompt,
     model: body.model,
     metadata: body.metadata,
+    agent: body.agent,
+    findAgent: (name) => findAgent(deps.agents, name),
+    agentPrompt: agentSystemPrompt,
   });
 }
 
+/** The one place a request (and its agent, resolved once here) becomes what the loop takes. */
 function runInput(prepared: PreparedRun, deps: AgentRouteDeps): AgentRunInput {
   const { body, turn, run, tools } = prepared;
+  const agent = turn.agent;
+  if (agent === undefined) {
+    return {
+      context: turn.context,
+      model: body.model ?? turn.model ?? deps.config.openaiModel,
+      temperature: body.temperature,
+      maxTokens: body.max_tokens,
+      tools,
+      stream: body.stream === true,
+      signal: run.signal,
+    };
+  }
   return {
     context: turn.context,
-    model: body.model ?? turn.model ?? deps.config.openaiModel,
-    temperature: body.temperature,
-    maxTokens: body.max_tokens,
+    ...agentRunSettings(agent, { temperature: body.temperature, maxTokens: body.max_tokens }, deps.config.openaiModel, deps.responseFormats),
     tools,
     stream: body.stream === true,
     signal: run.signal,
@@ -164,19 +202,24 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
   const { run, turn } = prepared;
   const log = deps.registry.create(
     { runId: run.id, ownerId: principal.userId, sessionId: turn.sessionId, createdAt: Date.now() },
-    () => run.abort(cancelledError()),
+    // While the run waits for approvals (or after it resumed) the approvals service knows how to stop it.
+    () => {
+      if (!deps.approvals.cancel(run.id)) run.abort(cancelledError());
+    },
   );
   reply.header('x-run-id', run.id);
   // Sent before any event, so a streaming client that drops off can still find its session.
   if (turn.sessionId !== null) reply.header('x-session-id', turn.sessionId);
   const { claim } = prepared;
+  const input = runInput(prepared, deps);
   const outcome = driveRun({
     run,
     turn,
     log,
-    input: runInput(prepared, deps),
-    deps: { model: deps.model, tools: deps.tools, maxSteps: deps.config.maxAgentSteps },
+    input,
+    deps: { model: deps.model, tools: deps.tools, maxSteps: turn.agent?.maxSteps ?? deps.config.maxAgentSteps },
     warn: (error, message) => request.log.warn({ err: error, runId: run.id }, message),
+    onPause: deps.approvals.pauser(log, input, turn),
   }).then(async (result) => {
     // Stored before the JSON answer goes out, so a retry after it always finds the outcome.
     if (claim !== null) {
@@ -199,12 +242,18 @@ async function jsonRun(request: FastifyRequest, reply: FastifyReply, prepared: P
     });
   }
   const result = await outcome;
-  if (result.status !== 'completed') throw result.error;
-  return answer(result, prepared.run.id, prepared.turn.sessionId);
+  if (result.status !== 'completed' && result.status !== 'waiting') throw result.error;
+  return jsonAnswer(result, prepared.run.id, prepared.turn.sessionId);
+}
+
+/** A completed run's answer, or a waiting run's so far (stop_reason "approval_required" with the pending approvals). */
+function jsonAnswer(outcome: RunOutcome, runId: string, sessionId: string | null) {
+  const body = answer(outcome, runId, sessionId);
+  return outcome.status === 'waiting' ? { ...body, pending_approvals: outcome.pending ?? [] } : body;
 }
 
 function responseOf(outcome: RunOutcome, runId: string, sessionId: string | null): StoredResponse {
-  if (outcome.status === 'completed') return { status: 200, body: answer(outcome, runId, sessionId) };
+  if (outcome.status === 'completed' || outcome.status === 'waiting') return { status: 200, body: jsonAnswer(outcome, runId, sessionId) };
   const error = outcome.error!;
   return { status: error.status, body: errorBody(error) };
 }

@@ -39,6 +39,13 @@ export function completionSchemas(config: Config) {
       }),
     ),
     message: Type.Optional(text('Server-side mode: the new user message')),
+    agent: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'Run this named agent (GET /api/v1/agents): its instructions, model and tools; a new session remembers it',
+      }),
+    ),
     session_id: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'Server-side mode: continue this session' })),
     system_prompt: Type.Optional(text('System prompt put before the conversation')),
     model: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
@@ -71,8 +78,14 @@ export function completionSchemas(config: Config) {
     content: Type.String(),
     session_id: Type.Union([Type.String(), Type.Null()]),
     run_id: Type.String({ description: 'This run: GET /api/v1/agent/runs/{run_id} shows it' }),
-    stop_reason: Type.String({ description: 'stop | length | max_steps | content_filter | cancelled' }),
+    stop_reason: Type.String({ description: 'stop | length | max_steps | content_filter | cancelled | approval_required' }),
     tool_calls: Type.Optional(Type.Array(ToolCall)),
+    pending_approvals: Type.Optional(
+      Type.Array(
+        Type.Object({ approval_id: Type.String(), tool_call_id: Type.String(), name: Type.String(), arguments: Type.String(), expires_at: Type.String() }),
+        { description: 'With stop_reason "approval_required": the tool calls waiting for POST /api/v1/agent/runs/{run_id}/approvals/{approval_id}' },
+      ),
+    ),
     usage: Usage,
   });
 

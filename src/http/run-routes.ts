@@ -8,18 +8,24 @@ import type { RunRegistry, RunView } from '../runs/index.js';
 import { ErrorResponse } from './agent-schemas.js';
 import { streamEvents } from './run-output.js';
 import type { IdentityResolver } from './identity.js';
+import type { ApprovalService } from '../approvals/index.js';
+import { RunLog } from '../runs/index.js';
+import { PendingApprovalSchema } from './approval-routes.js';
 
 export interface RunRouteDeps {
   config: Config;
   registry: RunRegistry;
   identity: IdentityResolver;
+  /** Tells a run waiting for approvals apart from a running one, and shows a waiting run no instance hosts live. */
+  approvals?: ApprovalService;
 }
 
 const RunParams = Type.Object({ run_id: Type.String({ minLength: 1, maxLength: 128 }) });
 
 const RunStatus = Type.Object({
   run_id: Type.String(),
-  status: Type.String({ description: 'running | completed | failed | cancelled' }),
+  status: Type.String({ description: 'running | waiting_approval | completed | failed | cancelled' }),
+  pending_approvals: Type.Optional(Type.Array(PendingApprovalSchema, { description: 'While waiting_approval: the calls waiting for a decision' })),
   session_id: Type.Union([Type.String(), Type.Null()]),
   stop_reason: Type.Union([Type.String(), Type.Null()]),
   usage: Type.Union([Type.Object({ prompt_tokens: Type.Integer(), completion_tokens: Type.Integer(), total_tokens: Type.Integer() }), Type.Null()]),
@@ -38,16 +44,34 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
 
   async function findRun(request: FastifyRequest, runId: string): Promise<RunView> {
     const principal = await deps.identity(request);
-    const view = await deps.registry.find(runId);
+    const view = (await deps.registry.find(runId)) ?? (await recordedView(runId));
     if (view === null) throw notFound(`Run ${runId} not found (finished runs are kept for RUN_EVENTS_TTL_SECONDS)`);
     checkAccess(principal, view);
     return view;
   }
 
+  /** A waiting run known only from the database (no Redis, hosted elsewhere): its recorded events. */
+  async function recordedView(runId: string): Promise<RunView | null> {
+    const recorded = await deps.approvals?.recorded(runId);
+    if (recorded == null) return null;
+    const log = new RunLog(recorded.info);
+    log.events.push(...recorded.events);
+    return { info: log.info, status: 'running', end: null, endedAt: null, eventCount: log.events.length, follow: async function* (afterSeq) {
+      if (afterSeq < log.events.length) yield { firstSeq: afterSeq + 1, events: log.events.slice(afterSeq) };
+    } };
+  }
+
+  async function describeRun(view: RunView) {
+    const described = describe(view);
+    if (view.status !== 'running' || deps.approvals === undefined) return described;
+    const pending = await deps.approvals.waiting(view.info.runId);
+    return pending === null ? described : { ...described, status: 'waiting_approval', pending_approvals: pending };
+  }
+
   typed.get(
     '/api/v1/agent/runs/:run_id',
     { schema: { tags: ['runs'], summary: 'Status of a run', params: RunParams, response: { 200: RunStatus, '4xx': ErrorResponse } } },
-    async (request) => describe(await findRun(request, request.params.run_id)),
+    async (request) => describeRun(await findRun(request, request.params.run_id)),
   );
 
   typed.get(
@@ -84,7 +108,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
         for await (const _ of view.follow(view.eventCount, waited.signal));
         clearTimeout(timer);
       }
-      return describe((await deps.registry.find(runId)) ?? view);
+      return describeRun((await deps.registry.find(runId)) ?? view);
     },
   );
 }

@@ -133,6 +133,7 @@ function sessionSummary(session: SessionRecord) {
     created_at: new Date(session.createdAt).toISOString(),
     updated_at: new Date(session.updatedAt).toISOString(),
     model: session.model,
+    ...(session.agent === null || session.agent === undefined ? {} : { agent: session.agent }),
     metadata: session.metadata,
   };
 }

@@ -45,6 +45,7 @@ const sessionFields = {
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
   model: Type.Union([Type.String(), Type.Null()]),
+  agent: Type.Optional(Type.String({ description: 'The named agent the session belongs to (absent: none)' })),
   metadata: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
 };
 

@@ -52,6 +52,16 @@ export class RedisRunMirror implements RunObserver {
       .catch((error: unknown) => this.log.debug({ err: error }, 'run mirror write failed'));
   }
 
+  /** Mirrors a run adopted with events already in its log: the Redis copy is rewritten to match it. */
+  seed(log: RunLog): void {
+    log.observer = this;
+    if (!this.redis.ready) return;
+    const key = this.key(log.info.runId);
+    const multi = this.redis.client.multi().hset(key, 'info', JSON.stringify(log.info), 'status', 'running').expire(key, RUNNING_TTL_SECONDS).del(`${key}:events`);
+    if (log.events.length > 0) multi.rpush(`${key}:events`, ...log.events.map((event) => JSON.stringify(event))).expire(`${key}:events`, RUNNING_TTL_SECONDS);
+    multi.exec().catch((error: unknown) => this.log.debug({ err: error }, 'run mirror write failed'));
+  }
+
   appended(log: RunLog, event: RunEvent, seq: number): void {
     let batch = this.pending.get(log.info.runId);
     if (batch === undefined) {

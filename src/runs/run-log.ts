@@ -63,6 +63,8 @@ export class RunLog {
   /** Followers waiting for the next append; woken together on process.nextTick. */
   private waiters: Array<() => void> | null = null;
   private endListener: ((log: RunLog) => void) | null = null;
+  /** This process lets go of a run that goes on elsewhere (it waits for approvals at shutdown). */
+  private detached = false;
 
   constructor(readonly info: RunInfo) {}
 
@@ -82,6 +84,12 @@ export class RunLog {
     const listener = this.endListener;
     this.endListener = null;
     listener?.(this);
+  }
+
+  /** Ends the follows of this process without a terminal event: the run is not over, only not here any more. */
+  detach(): void {
+    this.detached = true;
+    this.notify();
   }
 
   /** The one end listener (the registry's): called at the end, or at once if the run has ended. */
@@ -105,7 +113,7 @@ export class RunLog {
           yield { firstSeq, events: this.events.slice(firstSeq - 1, next) };
           continue;
         }
-        if (this.end !== null || signal?.aborted) return;
+        if (this.end !== null || this.detached || signal?.aborted) return;
         await new Promise<void>((resolve) => {
           resume = resolve;
           (this.waiters ??= []).push(resolve);

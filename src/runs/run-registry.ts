@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { RedisConnection } from '../redis/index.js';
-import { RunLog, type EventBatch, type RunEnd, type RunInfo, type RunStatus } from './run-log.js';
+import { RunLog, type EventBatch, type RunEnd, type RunEvent, type RunInfo, type RunStatus } from './run-log.js';
 import { RedisRunMirror } from './redis-run-mirror.js';
 
 /** A run as readers see it, wherever it runs: here (its live log) or on another instance (through Redis). */
@@ -55,6 +55,20 @@ export class RunRegistry {
     this.runs.set(info.runId, log);
     this.cancelHandlers.set(info.runId, cancel);
     this.mirror?.track(log);
+    log.onEnd(this.ended);
+    return log;
+  }
+
+  /**
+   * Takes up a run another process started (a run that waited for approvals and is resumed here):
+   * its log starts with the events recorded so far, so replays and seqs go on where they were.
+   */
+  adopt(info: RunInfo, events: readonly RunEvent[], cancel: () => void): RunLog {
+    const log = new RunLog(info);
+    log.events.push(...events);
+    this.runs.set(info.runId, log);
+    this.cancelHandlers.set(info.runId, cancel);
+    this.mirror?.seed(log);
     log.onEnd(this.ended);
     return log;
   }

@@ -45,4 +45,13 @@ export const sessionMigrations: Record<string, Migration> = {
       await db.schema.dropTable('sessions').ifExists().execute();
     },
   },
+  // A session remembers its agent: later turns run it without naming it again.
+  '2026-12-06a-session-agent': {
+    async up(db: Kysely<any>) {
+      await db.schema.alterTable('sessions').addColumn('agent', 'text').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.alterTable('sessions').dropColumn('agent').execute();
+    },
+  },
 };

@@ -36,6 +36,11 @@ export class SessionLease {
     this.onFree();
   }
 
+  /** The run paused for approvals: stop renewing, the pause set a lease that outlasts the wait (and this process). */
+  parked(): void {
+    clearInterval(this.renewal);
+  }
+
   /** Never throws: a lease that cannot be released expires by itself. */
   async release(): Promise<void> {
     if (this.ended) return;

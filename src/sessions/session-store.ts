@@ -18,6 +18,8 @@ export interface SessionRecord extends AccessLists {
   aclVersion: number;
   systemPrompt: string | null;
   model: string | null;
+  /** The named agent the session was made for (null: none); its turns run that agent. */
+  agent: string | null;
   metadata: Record<string, unknown> | null;
   messageCount: number;
   /** The seq the next message gets: also the version of the history (it only grows). */
@@ -43,6 +45,7 @@ export interface SessionChanges {
 export interface NewSession extends SessionChanges {
   id: string;
   ownerId: string | null;
+  agent?: string | null;
 }
 
 /** `holder` is the lease owner that keeps the session busy: the id of the run holding it. */
@@ -100,6 +103,7 @@ export class SessionStore {
             blacklist: '[]',
             system_prompt: session.systemPrompt ?? null,
             model: session.model ?? null,
+            agent: session.agent ?? null,
             metadata: session.metadata === undefined ? null : JSON.stringify(session.metadata),
             message_count: messages.length,
             next_seq: messages.length + 1,
@@ -303,6 +307,7 @@ function toRecord(row: SessionRow): SessionRecord {
     aclVersion: Number(row.acl_version),
     systemPrompt: row.system_prompt,
     model: row.model,
+    agent: row.agent ?? null,
     metadata: row.metadata === null ? null : (JSON.parse(row.metadata) as Record<string, unknown>),
     messageCount: Number(row.message_count),
     nextSeq: Number(row.next_seq),

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import { trimHistory, type SessionTurnRequest, type SessionTurns, type Turn, type TurnResult } from '../agent/index.js';
+import { trimHistory, type PausedTurn, type SessionTurnRequest, type SessionTurns, type Turn, type TurnResult } from '../agent/index.js';
 import { ChassisError, notFound } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
+import type { AgentDefinition } from '../agents/catalog.js';
 import { checkAccess } from './access.js';
 import type { HistoryCache } from './history-cache.js';
 import { SessionLease } from './session-lease.js';
@@ -42,6 +43,31 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
   const { store, cache, maxMessages, log } = options;
   const leaseMs = Math.round(options.leaseSeconds * 1000);
 
+  /** A continued session runs the agent it was made for; a request naming another one is refused. */
+  function agentOf(request: SessionTurnRequest, session: SessionRecord | undefined): AgentDefinition | undefined {
+    const name = session === undefined ? request.agent : session.agent;
+    if (session !== undefined && request.agent !== undefined && request.agent !== session.agent) {
+      throw new ChassisError(
+        409,
+        'AGENT_MISMATCH',
+        session.agent === null
+          ? `session ${session.id} was not made with an agent; continue it without "agent"`
+          : `session ${session.id} belongs to agent "${session.agent}"; continue it without "agent" or with that name`,
+      );
+    }
+    if (name === undefined || name === null) return undefined;
+    try {
+      const found = request.findAgent?.(name);
+      if (found === undefined) throw new ChassisError(404, 'AGENT_NOT_FOUND', `No agent named "${name}"`);
+      return found;
+    } catch (error) {
+      if (session === undefined) throw error;
+      throw new ChassisError(404, 'AGENT_NOT_FOUND', `session ${session.id} belongs to agent "${name}", which no longer exists; its history stays readable`);
+    }
+  }
+
+  const promptOf = (request: SessionTurnRequest, agent: AgentDefinition) => request.agentPrompt?.(agent) ?? agent.instructions;
+
   function changesOf(request: SessionTurnRequest): SessionChanges {
     return { systemPrompt: request.systemPrompt, model: request.model, metadata: request.metadata };
   }
@@ -51,21 +77,65 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     return trimHistory([...system, ...history, user], maxMessages);
   }
 
-  function newSession(request: SessionTurnRequest, user: ChatMessage): Turn {
-    const id = newSessionId();
+  /**
+   * Parks a held session for a paused run: one lease that lasts until the approvals expire plus a
+   * lease length, so the session stays busy (409 naming the run) across a restart, and whoever
+   * resumes the run renews it as the same owner.
+   */
+  async function park(paused: PausedTurn, untilMs: number): Promise<PausedTurn> {
+    const held = await store.renew(paused.sessionId, paused.owner, Math.max(0, untilMs - Date.now()) + leaseMs);
+    if (!held) throw new ChassisError(409, 'SESSION_BUSY', `session ${paused.sessionId} is busy: this run lost its hold on it and cannot wait for approvals`);
+    return paused;
+  }
+
+  function resumedTurn(paused: PausedTurn, held: SessionLease): Turn {
+    const { sessionId: id, owner, user, changes } = paused;
     return {
       sessionId: id,
-      context: contextOf(request.systemPrompt, [], user),
+      context: [],
+      continueOnDisconnect: true,
+      async commit(result: TurnResult) {
+        const outcome = await store.append(id, owner, [user, ...result.messages], changes);
+        if (outcome.status === 'missing') throw notFound(`Session ${id} was deleted during the run; the turn was not saved`);
+        if (outcome.status === 'lease_lost') {
+          throw new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy: this run lost its hold on it and the turn was not saved`);
+        }
+        held.committed();
+      },
+      release: () => held.release(),
+      async pause(untilMs) {
+        held.parked();
+        return park(paused, untilMs);
+      },
+    };
+  }
+
+  function newSession(request: SessionTurnRequest, user: ChatMessage): Turn {
+    const id = newSessionId();
+    const agent = agentOf(request, undefined);
+    return {
+      sessionId: id,
+      context: contextOf(agent === undefined ? request.systemPrompt : promptOf(request, agent), [], user),
+      ...(agent === undefined ? {} : { agent }),
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
         const stored = [user, ...result.messages];
         const session = await store.create(
-          { id, ownerId: request.principal.via === 'open' ? null : request.principal.userId, ...changesOf(request) },
+          { id, ownerId: request.principal.via === 'open' ? null : request.principal.userId, agent: agent?.name ?? null, ...changesOf(request) },
           stored,
         );
         void cache?.put(id, session.nextSeq, maxMessages, stored.slice(-maxMessages));
       },
       async release() {},
+      async pause(untilMs) {
+        // The session is written now, empty, so its id is real and busy while the run waits; the
+        // user message and the answer are appended together when the run completes.
+        const ownerId = request.principal.via === 'open' ? null : request.principal.userId;
+        await store.create({ id, ownerId, ...changesOf(request) }, []);
+        const lease = await store.acquire(id, request.runId, leaseMs);
+        if (lease.status !== 'held') throw sessionBusy(id, lease.status === 'busy' ? lease.holder : null);
+        return park({ sessionId: id, owner: request.runId, sessionOwnerId: ownerId, user, changes: changesOf(request) }, untilMs);
+      },
     };
   }
 
@@ -89,10 +159,12 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     const held = new SessionLease(store, id, owner, leaseMs, log, () => options.queue.released(id));
     let history: ChatMessage[];
     let session: SessionRecord;
+    let agent: AgentDefinition | undefined;
     try {
       session = lease.session;
       // Access may have changed between the first read and the lease: decide on the row we hold.
       checkAccess(session, request.principal, 'continue');
+      agent = agentOf(request, session);
       history = (await cache?.get(id, session.nextSeq, maxMessages)) ?? (await store.tail(id, maxMessages));
     } catch (error) {
       await held.release();
@@ -101,8 +173,9 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
 
     return {
       sessionId: id,
-      context: contextOf(request.systemPrompt ?? session.systemPrompt, history, user),
+      context: contextOf(agent === undefined ? (request.systemPrompt ?? session.systemPrompt) : promptOf(request, agent), history, user),
       model: session.model ?? undefined,
+      ...(agent === undefined ? {} : { agent }),
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
         const added = [user, ...result.messages];
@@ -116,10 +189,20 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         void cache?.put(id, outcome.session.nextSeq, maxMessages, [...history, ...added].slice(-maxMessages));
       },
       release: () => held.release(),
+      async pause(untilMs) {
+        held.parked();
+        return park({ sessionId: id, owner, sessionOwnerId: session.ownerId, user, changes: changesOf(request) }, untilMs);
+      },
     };
   }
 
   return {
+    async resume(paused) {
+      if (!(await store.renew(paused.sessionId, paused.owner, leaseMs))) {
+        throw new ChassisError(409, 'SESSION_BUSY', `session ${paused.sessionId} is busy: the waiting run lost its hold on it`);
+      }
+      return resumedTurn(paused, new SessionLease(store, paused.sessionId, paused.owner, leaseMs, log, () => options.queue.released(paused.sessionId)));
+    },
     async begin(request) {
       const user: ChatMessage = { role: 'user', content: request.message };
       return request.sessionId === undefined ? newSession(request, user) : continuedSession(request, request.sessionId, user);

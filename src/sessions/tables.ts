@@ -14,6 +14,8 @@ export interface SessionsTable {
   acl_version: Generated<number>;
   system_prompt: string | null;
   model: string | null;
+  /** The named agent the session belongs to (added 2026-12-06; null for sessions made without one). */
+  agent: string | null;
   /** JSON object, or null. */
   metadata: string | null;
   message_count: number;

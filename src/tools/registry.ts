@@ -57,6 +57,18 @@ export class ToolRegistry {
     return this.entries.has(name) ? name : this.aliases.get(name);
   }
 
+  /**
+   * Whether a call to `name` must wait for a human: the tool says so, or the run's approval list
+   * names it (by its own name or an alias), or the list is "all". Unknown tools never wait: their
+   * call only returns an error text, nothing runs.
+   */
+  needsApproval(name: string, required: readonly string[] | 'all' | undefined): boolean {
+    const own = this.resolve(name);
+    if (own === undefined) return false;
+    if (required === 'all' || this.entries.get(own)!.tool.needsApproval === true) return true;
+    return required !== undefined && required.some((listed) => listed === name || this.resolve(listed) === own);
+  }
+
   list(): Tool[] {
     return [...this.entries.values()].map((entry) => entry.tool);
   }

@@ -14,6 +14,8 @@ export interface Tool<Args = any> {
   source: string;
   /** Per-call timeout; defaults to TOOL_TIMEOUT_SECONDS. */
   timeoutSeconds?: number;
+  /** A human must approve each call before it runs (POST /api/v1/agent/runs/{run_id}/approvals/{approval_id}). */
+  needsApproval?: boolean;
   /** The result goes back to the model: strings as they are, anything else as JSON. */
   run(args: Args, context: ToolContext): unknown;
 }
@@ -24,6 +26,7 @@ export function defineTool<S extends TSchema>(tool: {
   description: string;
   parameters: S;
   timeoutSeconds?: number;
+  needsApproval?: boolean;
   run(args: Static<S>, context: ToolContext): unknown;
 }): Tool<Static<S>> {
   return { ...tool, parameters: tool.parameters as unknown as Record<string, unknown>, source: 'local' };

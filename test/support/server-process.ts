@@ -46,13 +46,13 @@ export function freePort(): Promise<number> {
 /**
  * Runs src/main.ts with PATH, HOST=127.0.0.1 and PORT (`port`, or a free one) plus `env`, and nothing
  * else from this process's environment: callers pass every setting they rely on. `nodeArgs` go
- * before the script (e.g. `--expose-gc`).
+ * before the script (e.g. `--expose-gc`); `script` replaces src/main.ts (a test entry with extra tools).
  */
-export function spawnServer(env: Record<string, string>, port?: number, nodeArgs: string[] = []): StartingServer {
+export function spawnServer(env: Record<string, string>, port?: number, nodeArgs: string[] = [], script = MAIN): StartingServer {
   let text = '';
   let child!: ChildProcess;
   const started = (port === undefined ? freePort() : Promise.resolve(port)).then((chosen) => {
-    child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN], {
+    child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], {
       cwd: ROOT,
       env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', ...env, PORT: String(chosen) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -21,6 +21,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        /** @description Run this named agent (GET /api/v1/agents): its instructions, model and tools; a new session remembers it */
+                        agent?: string;
                         /** @description absent or null = every tool, [] = none, a list = only those */
                         allowed_tools?: string[] | null;
                         max_tokens?: number;
@@ -98,12 +100,20 @@ export interface paths {
                     content: {
                         "application/json": {
                             content: string;
+                            /** @description With stop_reason "approval_required": the tool calls waiting for POST /api/v1/agent/runs/{run_id}/approvals/{approval_id} */
+                            pending_approvals?: {
+                                approval_id: string;
+                                arguments: string;
+                                expires_at: string;
+                                name: string;
+                                tool_call_id: string;
+                            }[];
                             /** @enum {string} */
                             role: "assistant";
                             /** @description This run: GET /api/v1/agent/runs/{run_id} shows it */
                             run_id: string;
                             session_id: string | null;
-                            /** @description stop | length | max_steps | content_filter | cancelled */
+                            /** @description stop | length | max_steps | content_filter | cancelled | approval_required */
                             stop_reason: string;
                             tool_calls?: {
                                 function: {
@@ -180,9 +190,19 @@ export interface paths {
                             } | null;
                             /** @description Events so far; the last one has seq = event_count */
                             event_count: number;
+                            /** @description While waiting_approval: the calls waiting for a decision */
+                            pending_approvals?: {
+                                approval_id: string;
+                                /** @description The arguments the model sent, as JSON text */
+                                arguments: string;
+                                /** @description Undecided by then = denied ("timed out") */
+                                expires_at: string;
+                                name: string;
+                                tool_call_id: string;
+                            }[];
                             run_id: string;
                             session_id: string | null;
-                            /** @description running | completed | failed | cancelled */
+                            /** @description running | waiting_approval | completed | failed | cancelled */
                             status: string;
                             stop_reason: string | null;
                             usage: {
@@ -197,6 +217,40 @@ export interface paths {
         };
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agent/runs/{run_id}/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A run's tool approvals: pending and decided */
+        get: operations["listRunApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agent/runs/{run_id}/approvals/{approval_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve or deny one waiting tool call (exactly once); the run goes on when its step is fully decided */
+        post: operations["decideRunApproval"];
         delete?: never;
         options?: never;
         head?: never;
@@ -255,9 +309,19 @@ export interface paths {
                             } | null;
                             /** @description Events so far; the last one has seq = event_count */
                             event_count: number;
+                            /** @description While waiting_approval: the calls waiting for a decision */
+                            pending_approvals?: {
+                                approval_id: string;
+                                /** @description The arguments the model sent, as JSON text */
+                                arguments: string;
+                                /** @description Undecided by then = denied ("timed out") */
+                                expires_at: string;
+                                name: string;
+                                tool_call_id: string;
+                            }[];
                             run_id: string;
                             session_id: string | null;
-                            /** @description running | completed | failed | cancelled */
+                            /** @description running | waiting_approval | completed | failed | cancelled */
                             status: string;
                             stop_reason: string | null;
                             usage: {
@@ -377,6 +441,8 @@ export interface paths {
                                 owner_id: string | null;
                                 whitelist: string[];
                             };
+                            /** @description The named agent the session belongs to (absent: none) */
+                            agent?: string;
                             /** Format: date-time */
                             created_at: string;
                             message_count: number;
@@ -704,6 +770,8 @@ export interface paths {
                             /** @description Pass as cursor for the next (older) page; null at the end */
                             next_cursor: string | null;
                             sessions: {
+                                /** @description The named agent the session belongs to (absent: none) */
+                                agent?: string;
                                 /** Format: date-time */
                                 created_at: string;
                                 message_count: number;
@@ -720,6 +788,40 @@ export interface paths {
                 };
             };
         };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Named agents ("agent" in a completion request) */
+        get: operations["listAgents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agents/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One named agent */
+        get: operations["getAgent"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1679,6 +1781,338 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    listRunApprovals: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        approvals: {
+                            approval_id: string;
+                            arguments: string;
+                            created_at: string;
+                            decided_at: string | null;
+                            expires_at: string;
+                            name: string;
+                            /** @description The reason given, or "timed out" / "cancelled" */
+                            reason: string | null;
+                            run_id: string;
+                            status: "pending" | "approved" | "denied";
+                            tool_call_id: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description The body is not a decision */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Neither the owner of the run nor of its session (code FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such run with approvals, or no such approval in this run (code NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description The database is unavailable (code STORE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    decideRunApproval: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                approval_id: string;
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    decision: "approve" | "deny";
+                    /** @description Told to the model with a denial: "Denied by the user: <reason>" */
+                    reason?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The decision was recorded */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        approval_id: string;
+                        decision: "approve" | "deny";
+                    };
+                };
+            };
+            /** @description The body is not a decision */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Neither the owner of the run nor of its session (code FORBIDDEN) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description No such run with approvals, or no such approval in this run (code NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description Already decided, timed out or cancelled (code APPROVAL_ALREADY_DECIDED) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description The database is unavailable (code STORE_UNAVAILABLE) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    listAgents: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agents */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        agents: {
+                            /** @description Tools whose calls wait for a human decision */
+                            approval: string[] | "all";
+                            description: string;
+                            /** @description The final answer is JSON validated against a schema */
+                            has_response_format: boolean;
+                            /** @description null: the server's default model (OPENAI_MODEL) */
+                            model: string | null;
+                            name: string;
+                            /** @description Tool names as the agent lists them; `server__*` stands for every tool of one MCP server */
+                            tools: string[];
+                        }[];
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
+    getAgent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The agent */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Tools whose calls wait for a human decision */
+                        approval: string[] | "all";
+                        description: string;
+                        /** @description The final answer is JSON validated against a schema */
+                        has_response_format: boolean;
+                        /** @description null: the server's default model (OPENAI_MODEL) */
+                        model: string | null;
+                        name: string;
+                        /** @description Tool names as the agent lists them; `server__*` stands for every tool of one MCP server */
+                        tools: string[];
+                    };
+                };
+            };
+            /** @description Not authenticated */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            /** @description AGENT_NOT_FOUND: no agent with that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        code?: string;
+                        detail: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+        };
+    };
     getPlaygroundConfig: {
         parameters: {
             query?: never;
