@@ -4,10 +4,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { Writable } from 'node:stream';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { ChassisClient } from '../packages/client/src/index.js';
-import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
+import { recordingTool } from './support/approvals.js';
 import { PLAYGROUND_CSP } from '../src/http/playground.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { startApp, type TestApp } from './support/app.js';
@@ -319,100 +319,91 @@ describe('errors people can read', { timeout: 60_000 }, () => {
   });
 });
 
-describe('agents', { timeout: 60_000 }, () => {
-  it('shows the agent picker only when the server lists agents, and sends the chosen one', async () => {
-    // GET /api/v1/agents arrives with the agents-from-files work: stand in for it with the documented shape.
-    const app = await buildApp(loadConfig({ OPENAI_BASE_URL: fake.url, ENABLE_PERSISTENCE: 'false', ENABLE_RATE_LIMITING: 'false', CHASSIS_API_KEY: KEY }), {
-      logStream: new Writable({ write: (_chunk, _encoding, done) => done() }),
-    });
-    app.get('/api/v1/agents', async () => ({ agents: [{ name: 'support', description: 'Answers support questions', tools: [] }] }));
-    const bodies: Array<Record<string, unknown>> = [];
-    app.addHook('preHandler', async (request) => {
-      if (request.url === '/api/v1/agent/completion') bodies.push(request.body as Record<string, unknown>);
-    });
-    await app.listen({ port: 0, host: '127.0.0.1' });
-    const address = app.server.address() as { port: number };
-    try {
-      const { context, page } = await open(`http://127.0.0.1:${address.port}`);
-      await signInWithKey(page, 'ivy');
-      const picker = page.getByTestId('agent-select');
-      await picker.waitFor();
-      await picker.selectOption('support');
-      expect(await page.getByTestId('model-input').isDisabled()).toBe(true);
-      fake.script({ kind: 'text', content: 'Support here.' });
-      await page.getByTestId('message-input').fill('help');
-      await page.getByTestId('send').click();
-      await page.getByTestId('error').or(lastAssistant(page).getByTestId('usage')).waitFor();
-      expect(bodies.at(-1)).toMatchObject({ message: 'help', agent: 'support', stream: true });
-      expect(bodies.at(-1)).not.toHaveProperty('model');
-      await context.close();
+describe('agents and approvals on the real server', { timeout: 60_000 }, () => {
+  let app: TestApp;
+  let tool: ReturnType<typeof recordingTool>;
+  const emptyAgents = mkdtempSync(join(tmpdir(), 'no-agents-'));
+  beforeAll(async () => {
+    tool = recordingTool('delete_file');
+    // AGENTS_DIR defaults to ./agents: the repository's example agents (calculator, invoice-totals).
+    app = await startApp({ OPENAI_BASE_URL: fake.url, CHASSIS_API_KEY: KEY, ENABLE_PERSISTENCE: 'true', DATABASE_URL: 'sqlite::memory:' }, { tools: [tool] });
+  });
+  afterAll(async () => {
+    await app?.close();
+    rmSync(emptyAgents, { recursive: true, force: true });
+  });
 
-      // The main server has no agents: no picker there.
-      const plain = await open(t.url);
+  it('shows the agent picker when the server has agents and runs the chosen one; no picker without agents', async () => {
+    const { context, page } = await open(app.url);
+    await signInWithKey(page, 'ivy');
+    const picker = page.getByTestId('agent-select');
+    await picker.waitFor();
+    await picker.selectOption('calculator');
+    expect(await page.getByTestId('model-input').isDisabled()).toBe(true);
+    fake.script({ kind: 'text', content: 'Calculated.' });
+    const before = fake.requests.length;
+    await page.getByTestId('message-input').fill('12 * 3?');
+    await page.getByTestId('send').click();
+    await lastAssistant(page).getByTestId('usage').waitFor();
+    // The model got the agent's instructions as its system prompt.
+    const sent = fake.requests[before]!.body;
+    expect(sent.messages[0]).toMatchObject({ role: 'system' });
+    expect(sent.messages[0].content).toContain('careful calculator');
+    await context.close();
+
+    const bare = await startApp({ OPENAI_BASE_URL: fake.url, CHASSIS_API_KEY: KEY, AGENTS_DIR: emptyAgents });
+    try {
+      const plain = await open(bare.url);
       const agentsAnswered = plain.page.waitForResponse((response) => response.url().endsWith('/api/v1/agents'));
       await signInWithKey(plain.page, 'ivy');
-      expect((await agentsAnswered).status()).toBe(404);
+      expect(await (await agentsAnswered).json()).toEqual({ agents: [] });
       await plain.page.getByTestId('model-input').waitFor();
       expect(await plain.page.getByTestId('agent-select').count()).toBe(0);
       await plain.context.close();
     } finally {
-      await app.close();
+      await bare.close();
     }
   });
-});
 
-describe('approvals', { timeout: 60_000 }, () => {
-  it('an approval_required event shows Approve and Deny; a click posts the decision and the answer goes on', async () => {
-    // The approval routes arrive with the tool-approvals work: the browser answers for the server
-    // here, with the documented event shape and decision route.
-    const frame = (seq: number, event: object) => `id: run_appr:${seq}\ndata: ${JSON.stringify(event)}\n\n`;
-    const { context, page } = await open(t.url);
+  it('a tool call that needs approval shows Approve/Deny, survives a reload, and runs only once approved', async () => {
+    fake.script({ kind: 'tool_calls', calls: [{ name: 'delete_file', arguments: '{"path":"/tmp/x"}' }] }, { kind: 'text', content: 'Deleted /tmp/x.' });
+    const callsBefore = tool.calls.length;
+    const { context, page, problems } = await open(app.url);
     await signInWithKey(page, 'jay');
-    await page.route('**/api/v1/agent/completion', (route) =>
-      route.fulfill({
-        status: 200,
-        headers: { 'content-type': 'text/event-stream', 'x-run-id': 'run_appr' },
-        body:
-          frame(1, { type: 'run_started', run_id: 'run_appr', session_id: null }) +
-          frame(2, { type: 'tool_call', id: 'call_1', name: 'delete_file', arguments: '{"path":"/tmp/x"}' }) +
-          frame(3, { type: 'approval_required', approval_id: 'appr_1', tool_call_id: 'call_1', name: 'delete_file', arguments: '{"path":"/tmp/x"}', expires_at: new Date(Date.now() + 600_000).toISOString() }),
-      }),
-    );
-    const decisions: unknown[] = [];
-    await page.route('**/api/v1/agent/runs/run_appr/approvals/appr_1', async (route) => {
-      decisions.push(route.request().postDataJSON());
-      await route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ approval_id: 'appr_1', decision: 'approve' }) });
-    });
-    // The first stream ended without a terminal event: the client resumes after seq 3 by itself.
-    let resumedWith: string | undefined;
-    await page.route('**/api/v1/agent/runs/run_appr/stream', async (route) => {
-      resumedWith = route.request().headers()['last-event-id'];
-      // Answer only once the person has decided, as a paused run would.
-      for (let wait = 0; decisions.length === 0 && wait < 200; wait++) await new Promise((resolve) => setTimeout(resolve, 50));
-      await route.fulfill({
-        status: 200,
-        headers: { 'content-type': 'text/event-stream' },
-        body:
-          frame(4, { type: 'approval_decided', approval_id: 'appr_1', decision: 'approve' }) +
-          frame(5, { type: 'tool_result', id: 'call_1', name: 'delete_file', result: 'deleted' }) +
-          frame(6, { type: 'content', content: 'Done: the file is gone.' }) +
-          frame(7, { type: 'done', run_id: 'run_appr', session_id: null, stop_reason: 'stop', usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 } }),
-      });
-    });
     await page.getByTestId('message-input').fill('delete /tmp/x');
     await page.getByTestId('send').click();
-    const answer = lastAssistant(page);
+    let answer = lastAssistant(page);
     await answer.getByTestId('approve').waitFor();
-    expect(await answer.getByTestId('deny').isEnabled()).toBe(true);
+    expect(await answer.getByTestId('tool-call').textContent()).toContain('waiting for your decision');
     await shot(page, '09-approval');
+    expect(tool.calls.length).toBe(callsBefore);
+    // The page comes back to the waiting run after a reload.
+    await page.reload();
+    answer = lastAssistant(page);
+    await answer.getByTestId('approve').waitFor();
     await answer.getByTestId('approve').click();
     await answer.getByTestId('usage').waitFor();
-    expect(decisions).toEqual([{ decision: 'approve' }]);
-    expect(resumedWith).toBe('run_appr:3');
     expect(await answer.textContent()).toContain('Approved');
-    expect(await answer.getByTestId('tool-result').textContent()).toBe('deleted');
-    expect(await answer.locator('.content').textContent()).toContain('Done: the file is gone.');
-    expect(await answer.getByTestId('approve').count()).toBe(0);
+    expect(await answer.getByTestId('tool-result').textContent()).toBe('ran delete_file on /tmp/x');
+    expect(await answer.locator('.content').textContent()).toContain('Deleted /tmp/x.');
+    expect(tool.calls.length).toBe(callsBefore + 1);
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('Deny: the call never runs and the model is told it was denied', async () => {
+    fake.script({ kind: 'tool_calls', calls: [{ name: 'delete_file', arguments: '{"path":"/etc/passwd"}' }] }, { kind: 'text', content: 'Understood, not deleted.' });
+    const callsBefore = tool.calls.length;
+    const { context, page } = await open(app.url);
+    await signInWithKey(page, 'kim');
+    await page.getByTestId('message-input').fill('delete /etc/passwd');
+    await page.getByTestId('send').click();
+    const answer = lastAssistant(page);
+    await answer.getByTestId('deny').click();
+    await answer.getByTestId('usage').waitFor();
+    expect(await answer.textContent()).toContain('Denied');
+    expect(await answer.getByTestId('tool-result').textContent()).toMatch(/^Denied by the user/);
+    expect(tool.calls.length).toBe(callsBefore);
     await context.close();
   });
 });

@@ -251,7 +251,8 @@ function Workspace({ client, config, auth, onSignOut }: { client: ChassisClient;
     void (async () => {
       if (pending.sessionId !== null) await openSession(pending.sessionId);
       const run = await client.run(pending.runId).catch(() => null);
-      if (run === null || run.status !== 'running') {
+      // A run waiting for an approval is live too: its stream shows the approval and goes on after it.
+      if (run === null || (run.status !== 'running' && run.status !== 'waiting_approval')) {
         // It ended while the page was away: the saved history already has it.
         sessionStorage.removeItem(PENDING_STORAGE);
         if (pending.sessionId !== null) await openSession(pending.sessionId);
