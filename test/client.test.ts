@@ -6,15 +6,17 @@ import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js
 import { startApp, type TestApp } from './support/app.js';
 import { AuthClient, authEnv, uniqueEmail, PASSWORD } from './support/accounts.js';
 import { startSmtpSink, type SmtpSink } from './support/smtp-sink.js';
+import { recordingTool } from './support/approvals.js';
 
 let fake: FakeUpstream;
 let t: TestApp;
 let sink: SmtpSink;
+const tool = recordingTool('delete_file');
 
 beforeAll(async () => {
   fake = await startFakeUpstream();
   sink = await startSmtpSink();
-  t = await startApp({ ...authEnv(sink), OPENAI_BASE_URL: fake.url, CHASSIS_API_KEY: 'k', ENABLE_PERSISTENCE: 'true' });
+  t = await startApp({ ...authEnv(sink), OPENAI_BASE_URL: fake.url, CHASSIS_API_KEY: 'k', ENABLE_PERSISTENCE: 'true' }, { tools: [tool] });
 });
 afterAll(async () => {
   await t.close();
@@ -142,8 +144,22 @@ describe('sessions', () => {
     await expect(client.getSession(made.session_id!)).rejects.toMatchObject({ status: 404 });
   });
 
-  it('listAgents() is an empty list on a server without agents', async () => {
-    expect(await keyClient().listAgents()).toEqual([]);
+  it('listAgents() lists the server’s agents (AGENTS_DIR defaults to the repository’s examples)', async () => {
+    expect((await keyClient().listAgents()).map((agent) => agent.name)).toContain('calculator');
+  });
+
+  it('approvals: the stream shows approval_required, decideApproval() lets the run go on, listApprovals() records it', async () => {
+    fake.script({ kind: 'tool_calls', calls: [{ name: 'delete_file', arguments: '{"path":"/tmp/a"}' }] }, { kind: 'text', content: 'Gone.' });
+    const client = keyClient();
+    const stream = client.stream({ message: 'delete /tmp/a' });
+    const types: string[] = [];
+    for await (const event of stream) {
+      types.push(event.type);
+      if (event.type === 'approval_required') await client.decideApproval(stream.runId!, event.approval_id, 'approve');
+    }
+    expect(types).toEqual(expect.arrayContaining(['approval_required', 'approval_decided', 'tool_result', 'done']));
+    expect(tool.calls).toEqual([{ path: '/tmp/a' }]);
+    expect((await client.listApprovals(stream.runId!)).approvals).toMatchObject([{ name: 'delete_file', status: 'approved' }]);
   });
 });
 

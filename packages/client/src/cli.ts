@@ -70,7 +70,12 @@ function printEvent(event: StreamEvent, state: { inReasoning: boolean; atLineSta
       break;
     case 'approval_required':
       newline();
-      write(`${bold('approval needed')} ${event.name}(${event.arguments}) — decide in the playground or with the client (approval ${event.approval_id})\n`);
+      write(
+        `${bold('approval needed')} ${event.name}(${event.arguments}): decide in the playground, or POST /api/v1/agent/runs/${event.run_id ?? '<run_id>'}/approvals/${event.approval_id} {"decision":"approve"|"deny"}\n`,
+      );
+      break;
+    case 'approval_decided':
+      write(`  ${dim(event.decision === 'approve' ? 'approved' : `denied${event.reason ? `: ${event.reason}` : ''}`)}\n`);
       break;
     case 'done':
       newline();

@@ -13,8 +13,8 @@ export type StreamEvent =
   | { type: 'tool_call'; id: string; name: string; arguments: string }
   | { type: 'tool_result'; id: string; name: string; result: string }
   /** A tool call waits for a person: decide with `client.decideApproval(run_id, approval_id, ...)`. */
-  | { type: 'approval_required'; approval_id: string; tool_call_id: string; name: string; arguments: string; expires_at: string }
-  | { type: 'approval_decided'; approval_id: string; decision: 'approve' | 'deny'; tool_call_id?: string; reason?: string | null }
+  | { type: 'approval_required'; run_id?: string; approval_id: string; tool_call_id: string; name: string; arguments: string; expires_at: string }
+  | { type: 'approval_decided'; approval_id: string; decision: 'approve' | 'deny'; tool_call_id?: string; name?: string; reason?: string | null }
   | { type: 'done'; run_id: string; session_id: string | null; stop_reason: string; usage: Usage }
   | { type: 'error'; run_id?: string; detail: string; code: string };
 
