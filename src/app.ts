@@ -24,6 +24,7 @@ import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js'
 import { registerPlayground } from './http/playground.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
+import { limitBodilessRoutes, registerCredentialGate, registerJsonBodyParser, refuseBareOptions } from './http/request-guards.js';
 import { registerSecurityHeaders } from './http/security-headers.js';
 import { registerSessionRoutes } from './http/session-routes.js';
 import { createOpenAIModelClient, type ModelClient } from './model/index.js';
@@ -69,6 +70,8 @@ declare module 'fastify' {
   }
 }
 
+const requestTimeoutMs = (config: Config) => Math.round(config.requestTimeoutSeconds * 1000);
+
 function loggerOptions(config: Config, stream: AppOverrides['logStream']): FastifyServerOptions['logger'] {
   return {
     level: config.logLevel,
@@ -91,6 +94,14 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     clientErrorHandler: answerClientError,
     genReqId: () => randomUUID(),
     bodyLimit: config.bodyLimitBytes,
+    // REQUEST_TIMEOUT_SECONDS bounds how long a request (headers and body) may take to arrive; a
+    // streamed answer is not affected. Node enforces it only with headersTimeout ≤ requestTimeout,
+    // and checks every connectionsCheckingInterval: keep that well under the timeout.
+    requestTimeout: requestTimeoutMs(config),
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeoutMs(config)),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.round(requestTimeoutMs(config) / 4))),
+    },
     // Trust only the proxy in front of us (hop 0): the client IP is the last X-Forwarded-For entry it added.
     trustProxy: config.trustProxy ? (_address: string, hop: number) => hop === 0 : false,
     return503OnClosing: false,
@@ -240,7 +251,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerSecurityHeaders(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (closing && request.url !== '/health' && request.url !== '/api/v1/health') {
+    if (closing && request.routeOptions.url !== '/health' && request.routeOptions.url !== '/api/v1/health') {
       const error = new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
       return reply.code(503).headers(error.headers).send(errorBody(error));
     }
@@ -251,6 +262,11 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     }
   });
   if (config.enableRateLimiting) registerApiRateLimit(app, limits.limiter, config.apiRateLimitPerMinute, identity);
+  registerJsonBodyParser(app);
+  // Before the CORS plugin, which would answer a bare OPTIONS in text/plain.
+  refuseBareOptions(app);
+  // Routes without a body schema take no body worth reading.
+  limitBodilessRoutes(app);
   // The per-request line is at info: below that level skip building it at all.
   if (['info', 'debug', 'trace'].includes(config.logLevel)) {
     app.addHook('onResponse', async (request, reply) => {
@@ -269,13 +285,16 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     exposedHeaders: ['X-Request-Id', 'X-Run-Id', 'X-Session-Id', 'Retry-After'],
     maxAge: 600,
   });
+  // After the rate limit (wrong credentials are still counted) and CORS (a browser can read the
+  // 401), before any body is read.
+  registerCredentialGate(app, identity);
   registerDocs(app, VERSION);
 
   // Routes
   registerHealthRoutes(app, () => healthChecks, () => closing, VERSION);
   registerAgentRoutes(app, { config, model, tools, runs, registry, idempotency, identity, approvals, sessions: sessions?.turns, agents, responseFormats: new ResponseFormats() });
   registerAgentsRoutes(app, agents, identity);
-  registerRunRoutes(app, { config, registry, identity, approvals });
+  registerRunRoutes(app, { config, registry, identity, approvals, sessions: sessions?.service });
   registerApprovalRoutes(app, { approvals, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);

@@ -149,6 +149,8 @@ export function loadConfig(env: Env = process.env) {
     maxMetadataSize: num(env, 'MAX_METADATA_SIZE', 10_000, 2, 10_000_000),
     maxMessagesPerRequest: num(env, 'MAX_MESSAGES_PER_REQUEST', 100, 1, 100_000),
     bodyLimitBytes: num(env, 'BODY_LIMIT_BYTES', 16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    // The longest a request (headers and body) may take to arrive; a trickled body is cut off with 408.
+    requestTimeoutSeconds: num(env, 'REQUEST_TIMEOUT_SECONDS', 60, 0.5, 3600, false),
 
     // Lifecycle
     shutdownGraceSeconds: num(env, 'SHUTDOWN_GRACE_SECONDS', 25, 0, 3600, false),

@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'VALIDATION_FAILED'
   | 'BODY_TOO_LARGE'
+  | 'JSON_TOO_DEEP'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'

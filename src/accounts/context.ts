@@ -46,7 +46,14 @@ export const INVALID_REFRESH_TOKEN = 'Invalid or expired refresh token';
 const EMAIL_MAX_LENGTH = 254;
 const DISPLAY_NAME_MAX_LENGTH = 100;
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-const EMAIL_SHAPE = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+/**
+ * A plain addr-spec and nothing else: a dot-atom local part (no quotes, no comments, no display
+ * name, no "<…>", no commas, no "%"/"!" routing) and a domain of DNS labels (IDNs as xn--).
+ * Anything looser is read by mail software as something else: `ceo<attacker@evil.com>` or
+ * `x,attacker@evil.com` deliver to the attacker while the account shows the odd string as verified.
+ */
+const EMAIL_SHAPE = /^[a-z0-9#$&'*+/=?^_`{|}~-]+(?:\.[a-z0-9#$&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$/;
+const LOCAL_PART_MAX_LENGTH = 64;
 
 /**
  * Emails are compared trimmed and lower-cased. Line breaks are refused outright: an address is put
@@ -56,7 +63,9 @@ export function normalizeEmail(raw: string): string {
   const email = raw.trim().toLowerCase();
   if (CONTROL_CHARACTERS.test(email)) throw badRequest('email must not contain line breaks or control characters');
   if (email.length > EMAIL_MAX_LENGTH) throw badRequest(`email must have at most ${EMAIL_MAX_LENGTH} characters`);
-  if (!EMAIL_SHAPE.test(email)) throw badRequest('email is not a valid email address');
+  if (!EMAIL_SHAPE.test(email) || email.indexOf('@') > LOCAL_PART_MAX_LENGTH) {
+    throw badRequest('email must be a plain address such as name@example.com (no display name, quotes, brackets, commas or spaces)');
+  }
   return email;
 }
 
@@ -101,7 +110,7 @@ export const limitKeys = {
   codeCheckEmail: (email: string) => `auth:code:email:${email}`,
   tokenIp: (ip: string) => `auth:token:ip:${ip}`,
   emailIp: (ip: string) => `auth:mail:ip:${ip}`,
-  mailTo: (kind: 'verify' | 'reset' | 'exists', email: string) => `auth:mail:${kind}:${email}`,
+  mailTo: (kind: 'verify' | 'reset', email: string) => `auth:mail:${kind}:${email}`,
 };
 
 export const CODE_CHECK_IP_WINDOW_SECONDS = 300;

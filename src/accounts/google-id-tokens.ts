@@ -44,8 +44,12 @@ export function createGoogleVerifier(options: GoogleOptions): (idToken: string) 
       }
       throw invalid();
     }
-    const { sub, email, email_verified: emailVerified, name } = payload;
+    const { sub, email, email_verified: emailVerified, name, aud, azp } = payload;
     if (typeof sub !== 'string' || sub === '' || typeof email !== 'string') throw invalid();
+    // OpenID Connect Core 3.1.3.7: a token for several audiences must name us as its authorized party,
+    // or it was issued to another client that merely listed us.
+    if (Array.isArray(aud) && aud.length > 1 && azp !== options.clientId) throw invalid();
+    // Only the JSON boolean true counts: a string "true" (or anything else) is not a verified email.
     return { sub, email, emailVerified: emailVerified === true, name: typeof name === 'string' ? name : undefined };
   };
 }

@@ -1,5 +1,5 @@
 import { ChassisError, featureDisabled, forbidden, unauthorized } from '../errors.js';
-import { enforceLimit, issueTokens, limitKeys, TOKEN_IP_WINDOW_SECONDS, type AccountDeps, type Caller, type TokenResponse } from './context.js';
+import { enforceLimit, issueTokens, limitKeys, normalizeEmail, TOKEN_IP_WINDOW_SECONDS, type AccountDeps, type Caller, type TokenResponse } from './context.js';
 import { UniqueViolation } from './store-errors.js';
 import type { User } from './users.js';
 
@@ -16,8 +16,13 @@ export async function googleLogin(deps: AccountDeps, input: { id_token: string }
   if (deps.verifyGoogle === undefined) throw featureDisabled('Google sign-in is not configured on this server: set GOOGLE_CLIENT_ID');
   await enforceLimit(deps, limitKeys.tokenIp(caller.ip), deps.config.tokenRateLimitPerIp, TOKEN_IP_WINDOW_SECONDS, 'Too many token requests from this address; try again later');
   const google = await deps.verifyGoogle(input.id_token);
-  const email = google.email.trim().toLowerCase();
-  if (email.length > 254 || /[\u0000-\u001f\u007f]/.test(email)) throw unauthorized('Invalid Google ID token');
+  // The same plain-address rule as sign-up: an odd string never becomes an account's verified email.
+  let email: string;
+  try {
+    email = normalizeEmail(google.email);
+  } catch {
+    throw unauthorized('Invalid Google ID token');
+  }
 
   let user = await deps.users.byGoogleId(google.sub);
   if (user === undefined) user = await linkOrCreate(deps, google.sub, email, google.emailVerified, google.name);

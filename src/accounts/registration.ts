@@ -25,9 +25,17 @@ export interface RegisterInput {
 const REGISTERED = 'Account created. Enter the 6-digit code we emailed you to verify your address.';
 
 /**
- * Register. An email that already has an account gets the very same 201 (with a throw-away
- * user_id) and its owner gets an "account exists" mail, so register cannot be used to find out who
- * has an account; the password is hashed in both branches so the timing matches too.
+ * Register. Every path answers the same 201 (a throw-away user_id when the address was taken), hashes
+ * the password, and counts one mail against the address's mail limit (the one resend-verification
+ * uses), then sends at most one mail if that limit allows: so neither the answer, nor the limits it
+ * spends, nor the work it does tells whether the address already had an account (#17, #22, #27).
+ *
+ * - new address: the account is created and its code mailed;
+ * - an account nobody has verified yet: its password is REPLACED by this one and a fresh code is
+ *   mailed (the earlier code dies). Whoever registered first never proved the mailbox, so their
+ *   password must not be the one that opens the account once the mailbox owner verifies it
+ *   (pre-account takeover); the password in force is always the latest sign-up's;
+ * - a verified account: nothing changes, its owner gets an "account exists" notice.
  */
 export async function register(deps: AccountDeps, input: RegisterInput, caller: Caller) {
   await enforceLimit(deps, limitKeys.emailIp(caller.ip), deps.config.emailRateLimitPerIp, EMAIL_IP_WINDOW_SECONDS, 'Too many sign-ups or mails from this address; try again later');
@@ -36,6 +44,7 @@ export async function register(deps: AccountDeps, input: RegisterInput, caller: 
   const problem = passwordProblem(input.password);
   if (problem !== null) throw badRequest(problem);
   const passwordHash = await deps.hasher.hash(input.password);
+  const mayMail = await spendMailLimit(deps, email);
 
   const existing = await deps.users.byEmail(email);
   let userId: string;
@@ -44,23 +53,30 @@ export async function register(deps: AccountDeps, input: RegisterInput, caller: 
       userId = (await deps.users.create({ email, passwordHash, emailVerified: false, googleId: null, displayName })).id;
     } catch (error) {
       if (!(error instanceof UniqueViolation)) throw error;
-      return alreadyRegistered(deps, email, caller);
+      return alreadyRegistered(deps, email, caller, mayMail);
     }
+  } else if (existing.email_verified === 0 && (await deps.users.replaceUnverifiedSignUp(existing.id, passwordHash, displayName))) {
+    caller.log.info({ event: 'unverified_signup_replaced', user_id: existing.id }, 'sign-up repeated on an unverified account: its password was replaced');
+    if (mayMail) await sendVerificationCode(deps, email);
+    return { user_id: randomUUID(), email, message: REGISTERED };
   } else {
-    return alreadyRegistered(deps, email, caller);
+    return alreadyRegistered(deps, email, caller, mayMail);
   }
   caller.log.info({ event: 'user_registered', user_id: userId }, 'user registered');
-  await sendVerificationCode(deps, email, true);
+  if (mayMail) await sendVerificationCode(deps, email);
   return { user_id: userId, email, message: REGISTERED };
 }
 
-async function alreadyRegistered(deps: AccountDeps, email: string, caller: Caller) {
+/** One count on the address's verification-mail limit; true when a mail may go out now. */
+async function spendMailLimit(deps: AccountDeps, email: string): Promise<boolean> {
+  if (deps.config.verificationRateLimitSeconds <= 0) return true;
+  return (await deps.limiter.consume(limitKeys.mailTo('verify', email), 1, deps.config.verificationRateLimitSeconds)).allowed;
+}
+
+async function alreadyRegistered(deps: AccountDeps, email: string, caller: Caller, mayMail: boolean) {
   caller.log.info({ event: 'register_existing_email' }, 'registration for an existing email');
-  // One notice per address per window, so repeated sign-ups cannot flood the owner's mailbox.
-  const window = Math.max(1, deps.config.verificationRateLimitSeconds);
-  if ((await deps.limiter.consume(limitKeys.mailTo('exists', email), 1, window)).allowed) {
-    await deliver(deps, accountExistsMail(email));
-  }
+  // Under the same per-address mail limit as every other path, so repeated sign-ups cannot flood the owner's mailbox.
+  if (mayMail) await deliverCounted(deps, email, accountExistsMail(email));
   return { user_id: randomUUID(), email, message: REGISTERED };
 }
 
@@ -68,15 +84,17 @@ async function alreadyRegistered(deps: AccountDeps, email: string, caller: Calle
  * Sends a fresh code (the previous one dies). On register the mail goes out before answering so a
  * dead mail server is reported (503); the account stays and the user can ask again.
  */
-async function sendVerificationCode(deps: AccountDeps, email: string, countAsResend: boolean): Promise<void> {
-  const mailKey = limitKeys.mailTo('verify', email);
-  if (countAsResend && deps.config.verificationRateLimitSeconds > 0) await deps.limiter.consume(mailKey, 1, deps.config.verificationRateLimitSeconds);
+async function sendVerificationCode(deps: AccountDeps, email: string): Promise<void> {
   const code = await deps.codes.issue('verify_email', email);
+  await deliverCounted(deps, email, verificationMail(email, code, deps.config.verificationCodeExpireMinutes));
+}
+
+/** A mail counted on the address's limit: when it cannot be sent the count is given back (on every path alike), so the user can ask again at once. */
+async function deliverCounted(deps: AccountDeps, email: string, mail: Parameters<AccountDeps['mailer']['send']>[0]): Promise<void> {
   try {
-    await deliver(deps, verificationMail(email, code, deps.config.verificationCodeExpireMinutes));
+    await deliver(deps, mail);
   } catch (error) {
-    // The user must be able to ask again at once.
-    await deps.limiter.clear(mailKey);
+    await deps.limiter.clear(limitKeys.mailTo('verify', email));
     throw error;
   }
 }
@@ -125,7 +143,7 @@ export async function resendVerification(deps: AccountDeps, input: { email: stri
   deps.background.run('resend-verification', async () => {
     const user = await deps.users.byEmail(email);
     if (user === undefined || user.email_verified === 1) return;
-    await sendVerificationCode(deps, email, false);
+    await sendVerificationCode(deps, email);
   });
   return { success: true, message: 'If this address belongs to an account that is not verified yet, a new code is on its way.' };
 }

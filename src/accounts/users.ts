@@ -66,6 +66,23 @@ export class UserStore {
     await guarded(() => this.db.updateTable('users').set({ email_verified: 1, updated_at: Date.now() }).where('email', '=', email).execute());
   }
 
+  /**
+   * A repeated sign-up on an account nobody has verified: the latest sign-up's password and name
+   * replace the earlier ones (see register). Only while still unverified; false if it was verified meanwhile.
+   */
+  async replaceUnverifiedSignUp(id: string, passwordHash: string, displayName: string | null): Promise<boolean> {
+    const result = await guarded(() =>
+      this.db
+        .updateTable('users')
+        .set((eb) => ({ password_hash: passwordHash, display_name: displayName, token_version: eb('token_version', '+', 1), updated_at: Date.now() }))
+        .where('id', '=', id)
+        .where('email_verified', '=', 0)
+        .where('google_id', 'is', null)
+        .executeTakeFirst(),
+    );
+    return result.numUpdatedRows === 1n;
+  }
+
   async setPasswordHash(id: string, passwordHash: string): Promise<void> {
     await guarded(() => this.db.updateTable('users').set({ password_hash: passwordHash, updated_at: Date.now() }).where('id', '=', id).execute());
   }
@@ -93,6 +110,9 @@ export class UserStore {
         .set({ google_id: googleId, email_verified: 1, password_hash: user.email_verified === 1 ? user.password_hash : null, updated_at: Date.now() })
         .where('id', '=', user.id)
         .where('google_id', 'is', null)
+        // Decided on the row as read: if it was verified (or a sign-up replaced its password) meanwhile, the caller retries.
+        .where('email_verified', '=', user.email_verified)
+        .where('password_hash', user.password_hash === null ? 'is' : '=', user.password_hash)
         .executeTakeFirst(),
     );
     return result.numUpdatedRows === 1n;

@@ -17,6 +17,7 @@ import {
 } from './account-schemas.js';
 import { ErrorResponse } from './agent-schemas.js';
 import type { IdentityResolver } from './identity.js';
+import { limitAccountBodies } from './request-guards.js';
 
 const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
 
@@ -37,6 +38,7 @@ export function registerAccountRoutes(app: FastifyInstance, accounts: Accounts |
       scope.addHook('onRequest', async () => {
         if (accounts === undefined) throw featureDisabled('User accounts are disabled on this server: set ENABLE_USER_AUTH=true (and JWT_SECRET_KEY) to enable them');
       });
+      limitAccountBodies(scope);
       const typed = scope.withTypeProvider<TypeBoxTypeProvider>();
       const service = () => accounts!;
       const tags = ['auth'];

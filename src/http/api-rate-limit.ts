@@ -5,10 +5,16 @@ import type { IdentityResolver } from './identity.js';
 
 const UNLIMITED = new Set(['/api/v1/health', '/api/v1/openapi.json']);
 
+/**
+ * Decided by the route the router matched (its pattern), never the raw URL: `/api/%761/tools`
+ * reaches the same route as `/api/v1/tools` and must be counted the same. Requests no route
+ * matched (404s) are counted too, so they cannot be used to probe for free.
+ */
 function limited(request: FastifyRequest): boolean {
   if (request.method === 'OPTIONS') return false; // CORS preflights carry no credentials
-  const path = request.url.split('?')[0]!;
-  return path.startsWith('/api/v1/') && !UNLIMITED.has(path);
+  const route = request.routeOptions.url;
+  if (route === undefined) return true;
+  return route.startsWith('/api/v1/') && !UNLIMITED.has(route);
 }
 
 /**

@@ -24,10 +24,28 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Node hands header bytes over as latin1 (one character per byte). Access lists arrive as JSON,
+ * which is UTF-8: decode the header's bytes as UTF-8 too, so "José" sent either way is the same id.
+ * Bytes that are not UTF-8 are refused rather than guessed at.
+ */
+function decodeUtf8Header(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\u0000-\u007f]/.test(value)) return value;
+  try {
+    return utf8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    throw unauthorized('X-User-ID must be UTF-8 text');
+  }
+}
+
 function userIdHeader(request: FastifyRequest): string | null {
-  const value = header(request, 'x-user-id')?.trim();
+  const raw = header(request, 'x-user-id');
+  const value = raw === undefined ? undefined : decodeUtf8Header(raw).trim();
   if (!value) return null;
-  if (value.length > MAX_USER_ID_LENGTH || /[\u0000-\u001f\u007f]/.test(value)) {
+  if (value.length > MAX_USER_ID_LENGTH || /[\u0000-\u001f\u007f-\u009f]/.test(value)) {
     throw unauthorized(`X-User-ID must be 1-${MAX_USER_ID_LENGTH} printable characters`);
   }
   return value;

@@ -2,12 +2,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '../json-schema.js';
 import type { Config } from '../config.js';
-import { badRequest, forbidden, notFound } from '../errors.js';
+import { badRequest, ChassisError, forbidden, notFound } from '../errors.js';
 import type { Principal } from '../principal.js';
 import type { RunRegistry, RunView } from '../runs/index.js';
 import { ErrorResponse } from './agent-schemas.js';
 import { streamEvents } from './run-output.js';
 import type { IdentityResolver } from './identity.js';
+import type { SessionService } from '../sessions/index.js';
 import type { ApprovalService } from '../approvals/index.js';
 import { RunLog } from '../runs/index.js';
 import { PendingApprovalSchema } from './approval-routes.js';
@@ -18,6 +19,8 @@ export interface RunRouteDeps {
   identity: IdentityResolver;
   /** Tells a run waiting for approvals apart from a running one, and shows a waiting run no instance hosts live. */
   approvals?: ApprovalService;
+  /** When persistence is on: lets a session's owner see and cancel the runs on their session. */
+  sessions?: Pick<SessionService, 'view'>;
 }
 
 const RunParams = Type.Object({ run_id: Type.String({ minLength: 1, maxLength: 128 }) });
@@ -46,7 +49,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     const principal = await deps.identity(request);
     const view = (await deps.registry.find(runId)) ?? (await recordedView(runId));
     if (view === null) throw notFound(`Run ${runId} not found (finished runs are kept for RUN_EVENTS_TTL_SECONDS)`);
-    checkAccess(principal, view);
+    await checkAccess(principal, view, deps.sessions);
     return view;
   }
 
@@ -90,6 +93,8 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
       const view = await findRun(request, runId);
       const after = request.query.after === undefined ? undefined : Number(request.query.after);
       const afterSeq = resumePoint(after, request.headers['last-event-id'], runId);
+      // Nothing left to send: 204 tells an EventSource to stop reconnecting (an empty 200 would make it retry forever).
+      if (view.status !== 'running' && afterSeq >= view.eventCount) return reply.code(204).send();
       await streamEvents(reply, runId, view, afterSeq, deps.config.sseHeartbeatSeconds);
     },
   );
@@ -113,10 +118,26 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
   );
 }
 
-/** Only the run's owner may see or cancel it; with auth off (open mode) anyone may. */
-function checkAccess(principal: Principal, view: RunView): void {
+/**
+ * Who may see, follow and cancel a run: whoever started it, and the owner of the session it runs
+ * on (a collaborator's run on my session is mine to watch and stop: it holds my session busy).
+ * With auth off (open mode) anyone may.
+ */
+async function checkAccess(principal: Principal, view: RunView, sessions: RunRouteDeps['sessions']): Promise<void> {
   if (principal.via === 'open') return;
-  if (view.info.ownerId !== principal.userId) throw forbidden('This run belongs to someone else');
+  if (view.info.ownerId === principal.userId) return;
+  if (principal.userId !== null && view.info.sessionId !== null && sessions !== undefined) {
+    const isOwner = await sessions.view(principal, view.info.sessionId).then(
+      (found) => found.isOwner,
+      (error: unknown) => {
+        // No access to the session, or it is gone: not the owner. A store failure stays a 503.
+        if (error instanceof ChassisError && (error.status === 403 || error.status === 404)) return false;
+        throw error;
+      },
+    );
+    if (isOwner) return;
+  }
+  throw forbidden('This run belongs to someone else');
 }
 
 function resumePoint(after: number | undefined, lastEventId: string | string[] | undefined, runId: string): number {

@@ -37,7 +37,7 @@ export function passwordResetMail(to: string, code: string, minutes: number): Ma
 export function accountExistsMail(to: string): MailMessage {
   const lines = [
     'Someone (perhaps you) tried to create an account with this email address, but an account already exists.',
-    'If it was you, log in, or reset your password if you forgot it. If your address is not verified yet, ask for a new verification code.',
+    'If it was you, log in, or reset your password if you forgot it.',
     'If it was not you, you can ignore this mail: nothing was changed.',
   ];
   return { to, subject: 'You already have an account', text: `${lines.join('\n\n')}\n`, html: page('You already have an account', lines) };

@@ -1,4 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
 import { Agent, type Dispatcher } from 'undici';
 import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
@@ -127,6 +128,8 @@ const malformed = (cause: unknown) =>
   new ChassisError(502, 'UPSTREAM_ERROR', 'The model provider sent an answer that is not valid JSON', { cause, retryable: true });
 
 function parseJson(text: string): any {
+  // A provider's answer is input like any other: nesting past the bound would overflow the stack later (stringify, history).
+  if (jsonTooDeep(text)) throw malformed(new Error(`answer nests more than ${MAX_JSON_DEPTH} levels deep`));
   try {
     return JSON.parse(text);
   } catch (error) {

@@ -124,10 +124,20 @@ function extractMessage(body: unknown): string {
   return typeof message === 'string' ? message : '';
 }
 
-function scrub(message: string, secrets: readonly string[]): string {
-  let clean = message.replace(/[\r\n\t]+/g, ' ').slice(0, 300);
+/** Key-like runs: `sk-…`/`sk_…` style prefixes, `Bearer <token>`, and any long unbroken run of token characters. */
+const KEY_LIKE = /\b(?:sk|pk|rk|key|api[_-]?key)[-_][A-Za-z0-9_\-.]{8,}|\bBearer\s+[A-Za-z0-9_\-.~+/=]{8,}|[A-Za-z0-9_\-+/=]{32,}/gi;
+const PROVIDER_MESSAGE_MAX = 300;
+
+/**
+ * Redact first, then cut: cutting first could split a secret at the 300th character, and the
+ * half that survives no longer matches anything. The configured key is removed wherever it occurs;
+ * anything else shaped like a key (another provider's format, a key the provider echoed in part) too.
+ */
+export function scrub(message: string, secrets: readonly string[]): string {
+  let clean = message.replace(/[\r\n\t]+/g, ' ');
   for (const secret of secrets) if (secret.length >= 4) clean = clean.split(secret).join('[redacted]');
-  return clean.replace(/\bsk-[A-Za-z0-9_-]{8,}/g, '[redacted]');
+  clean = clean.replace(KEY_LIKE, '[redacted]');
+  return clean.length > PROVIDER_MESSAGE_MAX ? `${clean.slice(0, PROVIDER_MESSAGE_MAX)}…` : clean;
 }
 
 const suffix = (message: string) => (message === '' ? '' : `: ${message}`);

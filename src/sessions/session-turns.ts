@@ -4,7 +4,7 @@ import { trimHistory, type PausedTurn, type SessionTurnRequest, type SessionTurn
 import { ChassisError, notFound } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
 import type { AgentDefinition } from '../agents/catalog.js';
-import { checkAccess } from './access.js';
+import { checkAccess, mayAccess } from './access.js';
 import type { HistoryCache } from './history-cache.js';
 import { SessionLease } from './session-lease.js';
 import type { SessionQueue } from './session-queue.js';
@@ -171,6 +171,10 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
       throw error;
     }
 
+    // Only the owner changes the session's settings. A collaborator (public or whitelisted session)
+    // adds turns: their system_prompt/model apply to their own turn only, and nothing of theirs
+    // (system_prompt, model, metadata) is stored, so the owner's next turn runs as the owner set it.
+    const isOwner = session.ownerId === null || session.ownerId === request.principal.userId;
     return {
       sessionId: id,
       context: contextOf(agent === undefined ? (request.systemPrompt ?? session.systemPrompt) : promptOf(request, agent), history, user),
@@ -179,7 +183,8 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
         const added = [user, ...result.messages];
-        const outcome = await store.append(id, owner, added, changesOf(request));
+        if (!isOwner) await checkStillAllowed(id, request.principal);
+        const outcome = await store.append(id, owner, added, isOwner ? changesOf(request) : {});
         if (outcome.status === 'missing') throw notFound(`Session ${id} was deleted during the run; the turn was not saved`);
         if (outcome.status === 'lease_lost') {
           throw new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy: this run lost its hold on it and the turn was not saved`);
@@ -191,9 +196,21 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
       release: () => held.release(),
       async pause(untilMs) {
         held.parked();
-        return park({ sessionId: id, owner, sessionOwnerId: session.ownerId, user, changes: changesOf(request) }, untilMs);
+        return park({ sessionId: id, owner, sessionOwnerId: session.ownerId, user, changes: isOwner ? changesOf(request) : {} }, untilMs);
       },
     };
+  }
+
+  /**
+   * A collaborator's access can be taken away while their run is going (the owner's PATCH does not
+   * wait for the lease): decide on a fresh read, just before writing, so their turn is not saved.
+   */
+  async function checkStillAllowed(id: string, principal: SessionTurnRequest['principal']): Promise<void> {
+    const current = await store.get(id);
+    if (current === undefined) throw notFound(`Session ${id} was deleted during the run; the turn was not saved`);
+    if (!mayAccess(current, principal, 'continue')) {
+      throw new ChassisError(403, 'FORBIDDEN', `Your access to session ${id} was removed during the run; the turn was not saved`);
+    }
   }
 
   return {

@@ -1,4 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv';
+import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
 import { badRequest } from '../errors.js';
 import type { ToolCall, ToolSpec } from '../model/types.js';
 import type { Tool } from './types.js';
@@ -100,6 +101,9 @@ export class ToolRegistry {
     }
     const entry = this.entries.get(name)!;
     let args: unknown;
+    if (jsonTooDeep(call.function.arguments)) {
+      return `Error: the arguments for '${name}' nest more than ${MAX_JSON_DEPTH} levels deep. Send a flatter JSON object.`;
+    }
     try {
       args = call.function.arguments.trim() === '' ? {} : JSON.parse(call.function.arguments);
     } catch {

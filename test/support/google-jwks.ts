@@ -18,7 +18,9 @@ export interface GoogleClaims {
   email?: string;
   email_verified?: boolean | string;
   name?: string;
-  aud?: string;
+  aud?: string | string[];
+  /** Authorized party; only put in the token when given. */
+  azp?: string;
   iss?: string;
   exp?: number;
   iat?: number;
@@ -83,7 +85,7 @@ export async function startFakeGoogle(): Promise<FakeGoogle> {
       const now = Math.floor(Date.now() / 1000);
       const key = keys.at(-1)!;
       const sub = claims.sub ?? `google-${Math.random().toString(36).slice(2)}`;
-      return new SignJWT({ email: claims.email ?? `${sub}@gmail.test`, email_verified: claims.email_verified ?? true, name: claims.name ?? 'Test User' })
+      return new SignJWT({ email: claims.email ?? `${sub}@gmail.test`, email_verified: claims.email_verified ?? true, name: claims.name ?? 'Test User', ...(claims.azp === undefined ? {} : { azp: claims.azp }) })
         .setProtectedHeader({ alg: 'RS256', kid: options.kid ?? key.kid, typ: 'JWT' })
         .setSubject(sub)
         .setIssuer(claims.iss ?? GOOGLE_ISSUER)
