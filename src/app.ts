@@ -24,6 +24,7 @@ import { registerOpenAIRoutes } from './http/openai/routes.js';
 import { registerHealthRoutes, type HealthCheck } from './http/health-routes.js';
 import { registerReadyRoutes } from './http/ready-routes.js';
 import { registerAdminRoutes } from './http/admin-routes.js';
+import { registerPlayground } from './http/playground.js';
 import { registerRunRoutes } from './http/run-routes.js';
 import { createIdentityResolver, type BearerVerifier } from './http/identity.js';
 import { limitBodilessRoutes, registerCredentialGate, refuseBareOptions } from './http/request-guards.js';
@@ -52,6 +53,8 @@ export interface AppOverrides {
   logStream?: { write(line: string): void };
   /** Verifies `Authorization: Bearer` tokens when the product brings its own identity provider. */
   bearerVerifier?: BearerVerifier;
+  /** Where the built playground is (default packages/playground/dist). */
+  playgroundDir?: string;
 }
 
 export interface Chassis {
@@ -321,6 +324,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerAccountRoutes(app, accounts, identity);
   await registerOpenAIRoutes(app, { config, model, tools, runs, registry, identity, agents, responseFormats, sessions: sessions?.turns, observe: observability.run });
   registerAdminRoutes(app, { db: accounts === undefined ? undefined : database?.db, identity, apiKeyConfigured: config.chassisApiKey !== undefined });
+  registerPlayground(app, config, overrides.playgroundDir);
 
   return app;
 }

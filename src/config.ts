@@ -123,6 +123,8 @@ export function loadConfig(env: Env = process.env) {
     chassisApiKey: optional(env, 'CHASSIS_API_KEY'),
     corsOrigins,
     trustProxy: bool(env, 'TRUST_PROXY', false),
+    // The web page at /playground (served only when `npm run build` has built it).
+    enablePlayground: bool(env, 'ENABLE_PLAYGROUND', true),
 
     // Persistence
     enablePersistence: bool(env, 'ENABLE_PERSISTENCE', true),
