@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { RunOutcome } from '../agent/index.js';
-import type { RunView } from '../runs/index.js';
+import type { RunEvent, RunView } from '../runs/index.js';
 import { SseWriter } from './sse.js';
 
 /** The JSON answer of a completed run. */
@@ -18,14 +18,20 @@ export function answer(outcome: Pick<RunOutcome, 'content' | 'stopReason' | 'too
 
 const CLIENT_LEFT = 'client left';
 
-/** Writes a run's events after `afterSeq` as SSE (`id: run_id:seq`), following live until its terminal event. */
-export async function streamEvents(
+/**
+ * Writes a run's events after `afterSeq` as SSE, following live until its terminal event. `write`
+ * is the surface's encoder (native events with `id: run_id:seq`, OpenAI chunks, …); it returns the
+ * writer's back-pressure promise when the socket is full. A client that leaves early stops the
+ * follow and calls `onLeave`.
+ */
+export async function pipeRunToSse(
   reply: FastifyReply,
   runId: string,
   source: Pick<RunView, 'follow'>,
   afterSeq: number,
   heartbeatSeconds: number,
-  onLeave?: () => void,
+  onLeave: (() => void) | undefined,
+  write: (sse: SseWriter, event: RunEvent, seq: number) => Promise<void> | undefined,
 ): Promise<void> {
   const sse = new SseWriter(reply, heartbeatSeconds, { 'x-run-id': runId });
   const left = new AbortController();
@@ -41,7 +47,7 @@ export async function streamEvents(
     follow: for await (const { firstSeq, events } of source.follow(afterSeq, left.signal)) {
       for (let index = 0; index < events.length; index++) {
         if (sse.closed) break follow;
-        const backPressure = sse.send(events[index]!, `${runId}:${firstSeq + index}`);
+        const backPressure = write(sse, events[index]!, firstSeq + index);
         if (backPressure !== undefined) await backPressure;
       }
     }
@@ -49,4 +55,16 @@ export async function streamEvents(
   } finally {
     sse.end();
   }
+}
+
+/** The native surface: each run event as it is, with `id: run_id:seq` for Last-Event-ID. */
+export function streamEvents(
+  reply: FastifyReply,
+  runId: string,
+  source: Pick<RunView, 'follow'>,
+  afterSeq: number,
+  heartbeatSeconds: number,
+  onLeave?: () => void,
+): Promise<void> {
+  return pipeRunToSse(reply, runId, source, afterSeq, heartbeatSeconds, onLeave, (sse, event, seq) => sse.send(event, `${runId}:${seq}`));
 }

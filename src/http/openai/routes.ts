@@ -12,7 +12,8 @@ import type { RunRegistry } from '../../runs/index.js';
 import type { ToolRegistry } from '../../tools/index.js';
 import type { IdentityResolver } from '../identity.js';
 import { launchRun, type LaunchedRun } from '../launch-run.js';
-import { SseWriter } from '../sse.js';
+import type { SseWriter } from '../sse.js';
+import { pipeRunToSse } from '../run-output.js';
 import type { Observability } from '../../observability/index.js';
 import { ChunkEncoder, chatCompletionOf, type ChatEncoding } from './chat-encoder.js';
 import { invalidParam, registerOpenAIErrors } from './errors.js';
@@ -232,32 +233,19 @@ async function jsonCompletion(reply: FastifyReply, launched: LaunchedRun, encodi
   return chatCompletionOf(launched.log.events, encoding, result.usage, result.stopReason);
 }
 
-const CLIENT_LEFT = 'client left';
-
-async function streamChunks(reply: FastifyReply, launched: LaunchedRun, encoding: ChatEncoding, runId: string, heartbeatSeconds: number): Promise<void> {
+/** The OpenAI surface over the same run log: each run event becomes zero or more chunk frames. */
+function streamChunks(reply: FastifyReply, launched: LaunchedRun, encoding: ChatEncoding, runId: string, heartbeatSeconds: number): Promise<void> {
   const { log, onLeave } = launched;
   const encoder = new ChunkEncoder(encoding);
-  const sse = new SseWriter(reply, heartbeatSeconds, { 'x-run-id': runId });
-  const left = new AbortController();
-  let followed = false;
-  sse.onClose(() => {
-    // A stream closes after its last frame too: only a client that left early stops anything.
-    if (followed) return;
-    left.abort(CLIENT_LEFT);
-    onLeave?.();
-  });
-  try {
-    follow: for await (const { events } of log.follow(0, left.signal)) {
-      for (const event of events) {
-        for (const frame of encoder.frames(event, log.end?.error?.status)) {
-          if (sse.closed) break follow;
-          const backPressure = sse.sendData(frame);
-          if (backPressure !== undefined) await backPressure;
-        }
-      }
-    }
-    followed = !sse.closed;
-  } finally {
-    sse.end();
+  return pipeRunToSse(reply, runId, log, 0, heartbeatSeconds, onLeave, (sse, event) => writeFrames(sse, encoder.frames(event, log.end?.error?.status)));
+}
+
+/** Synchronous while the socket takes the frames; a promise only when it is full (back-pressure). */
+function writeFrames(sse: SseWriter, frames: readonly string[], from = 0): Promise<void> | undefined {
+  for (let index = from; index < frames.length; index++) {
+    if (sse.closed) return undefined;
+    const backPressure = sse.sendData(frames[index]!);
+    if (backPressure !== undefined) return backPressure.then(() => writeFrames(sse, frames, index + 1));
   }
+  return undefined;
 }
