@@ -33,7 +33,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { db: Kysely<Tab
             action === 'disable'
               ? 'Disable a user: every login and access token stops working at once (X-API-Key only)'
               : 'Re-enable a disabled user (they sign in again; X-API-Key only)',
-          security: [{ apiKey: [] }],
+          security: [{ adminKey: [] }],
           params: UserParams,
           response: {
             200: { ...UserAccessResponse, description: 'The user as it is now' },

@@ -71,6 +71,8 @@ async function buildDocsApp(routes: readonly RouteOptions[], version: string): P
       components: {
         securitySchemes: {
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'CHASSIS_API_KEY; X-User-ID then names the end user' },
+          // The same header, its own scheme: the admin routes take the server's key alone (no user token, no X-User-ID role).
+          adminKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'CHASSIS_API_KEY only: admin routes refuse every user token' },
           bearer: {
             type: 'http',
             scheme: 'bearer',
