@@ -41,6 +41,7 @@ export function registerAdminRoutes(app: FastifyInstance, deps: { db: Kysely<Tab
             403: error('Called with something other than the API key'),
             404: error('No user with that id or email'),
             429: error('Rate limited'),
+            500: error('Internal server error (details only in the server log)'),
             503: error('User accounts are off (ENABLE_USER_AUTH), or the database is unavailable'),
           },
         },

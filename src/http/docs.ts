@@ -66,7 +66,10 @@ async function buildDocsApp(routes: readonly RouteOptions[], version: string): P
         { name: 'runs', description: 'Follow, resume and cancel runs' },
         { name: 'sessions', description: 'Server-side conversations and who may use them' },
         { name: 'auth', description: 'User accounts (ENABLE_USER_AUTH=true)' },
-        { name: 'health', description: 'Liveness and store status' },
+        { name: 'health', description: 'Liveness, readiness and store status' },
+        { name: 'openai', description: 'OpenAI-compatible API: agents as models (errors in OpenAI\'s shape)' },
+        { name: 'admin', description: 'Operator actions, with the server API key only' },
+        { name: 'playground', description: 'What the web playground needs to know about this server' },
       ],
       components: {
         securitySchemes: {

@@ -62,7 +62,10 @@ export async function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRou
           401: error('Missing or invalid credentials'),
           404: error('Unknown model (code model_not_found) or session'),
           429: error('API_RATE_LIMIT_PER_MINUTE reached (Retry-After says when to retry)'),
-          '5xx': error('Server busy or shutting down (503), the model failed (502) or timed out (504)'),
+          500: error('Internal server error (details only in the server log)'),
+          502: error('The model failed (upstream error)'),
+          503: error('Server busy, shutting down, or the model is not configured'),
+          504: error('The model timed out'),
         };
         const requestErrors = {
           400: error('Invalid or unsupported request field (param names it)'),
