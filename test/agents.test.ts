@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
 import { defineTool } from '../src/tools/index.js';
 import { Type } from '../src/json-schema.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
-import { post, readSse, startApp, type TestApp } from './support/app.js';
+import { post, readSse, startApp, testConfig, type TestApp } from './support/app.js';
 import { sendJson, sessionEnv } from './support/sessions.js';
 
 const KEY = 'agents-test-key';
@@ -61,7 +60,7 @@ afterAll(() => {
 async function startError(text: string, file = 'bad.yaml', extra: Record<string, string> = {}): Promise<string> {
   const dir = agentsDir({ [file]: text });
   dirs.push(dir);
-  const config = loadConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: dir, ...extra });
+  const config = testConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: dir, ...extra });
   try {
     const app = await buildApp(config);
     await app.close();
@@ -105,13 +104,13 @@ describe('agent files are validated at start, naming the file and the field', ()
   it('an AGENTS_DIR that is a file stops the start', async () => {
     const dir = agentsDir({ 'file.yaml': 'x' });
     dirs.push(dir);
-    await expect(buildApp(loadConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: join(dir, 'file.yaml') }))).rejects.toThrow(/AGENTS_DIR .*file\.yaml is not a directory/);
+    await expect(buildApp(testConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: join(dir, 'file.yaml') }))).rejects.toThrow(/AGENTS_DIR .*file\.yaml is not a directory/);
   });
 
   it('two files with one name stop the start naming both', async () => {
     const dir = agentsDir({ 'a.yaml': 'name: same\ninstructions: x\n', 'b.yaml': 'name: same\ninstructions: y\n' });
     dirs.push(dir);
-    await expect(buildApp(loadConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: dir }))).rejects.toThrow(/b\.yaml: name: "same" is already defined in .*a\.yaml/);
+    await expect(buildApp(testConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: dir }))).rejects.toThrow(/b\.yaml: name: "same" is already defined in .*a\.yaml/);
   });
 
   it('a missing AGENTS_DIR means no agents, and the shipped ./agents examples are valid', async () => {
@@ -130,10 +129,10 @@ describe('agent files are validated at start, naming the file and the field', ()
     const t = await startApp({ AGENTS_DIR: dir, LOG_LEVEL: 'warn' }, { agents: [code] });
     expect(t.app.chassis.agents.list().map((agent) => agent.name)).toEqual(['calc', 'coded']);
     await t.close();
-    await expect(buildApp(loadConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: dir }), { agents: [{ ...code, name: 'calc' }] })).rejects.toThrow(
+    await expect(buildApp(testConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: dir }), { agents: [{ ...code, name: 'calc' }] })).rejects.toThrow(
       /calc\.yaml: name: "calc" is already an agent passed in code/,
     );
-    await expect(buildApp(loadConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: dir }), { agents: [{ ...code, tools: ['nope'] }] })).rejects.toThrow(
+    await expect(buildApp(testConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: dir }), { agents: [{ ...code, tools: ['nope'] }] })).rejects.toThrow(
       /agent "coded" \(passed in code\): tools\[0\]: no tool named "nope"/,
     );
   });

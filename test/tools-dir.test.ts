@@ -3,9 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
 import { startFakeUpstream } from './support/fake-upstream.js';
-import { post, startApp } from './support/app.js';
+import { post, startApp, testConfig } from './support/app.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -39,7 +38,7 @@ export const helper = 42;
 async function startError(files: Record<string, string>): Promise<string> {
   const dir = toolsDir(files);
   try {
-    const app = await buildApp(loadConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: '', TOOLS_DIR: dir }));
+    const app = await buildApp(testConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', AGENTS_DIR: '', TOOLS_DIR: dir }));
     await app.close();
   } catch (error) {
     return (error as Error).message;
@@ -90,7 +89,7 @@ describe('TOOLS_DIR', () => {
   });
 
   it('a TOOLS_DIR that does not exist stops the start', async () => {
-    await expect(buildApp(loadConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', TOOLS_DIR: join(tmpdir(), 'no-such-tools-xyz') }))).rejects.toThrow(/TOOLS_DIR .*no-such-tools-xyz does not exist/);
+    await expect(buildApp(testConfig({ ENABLE_PERSISTENCE: 'false', LOG_LEVEL: 'silent', TOOLS_DIR: join(tmpdir(), 'no-such-tools-xyz') }))).rejects.toThrow(/TOOLS_DIR .*no-such-tools-xyz does not exist/);
   });
 
   it('agents may name TOOLS_DIR tools', async () => {

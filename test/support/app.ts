@@ -18,6 +18,15 @@ export interface TestApp {
 }
 
 /**
+ * Config for a test: only `env`, plus what keeps a developer's files out (no MCP servers from the
+ * repo's mcp_config.json, an in-memory database instead of ./data). Every test that builds an app
+ * itself takes its config from here, never from loadConfig directly.
+ */
+export function testConfig(env: Record<string, string> = {}) {
+  return loadConfig({ MCP_CONFIG_PATH: NO_MCP_CONFIG, DATABASE_URL: 'sqlite::memory:', ...env });
+}
+
+/**
  * A real server on a loopback port, configured only from `env` (never the process environment, never
  * a `.env` file; persistence and the general rate limit default to off). Files the repository may
  * hold on a developer's machine are never read either: without MCP_CONFIG_PATH there are no MCP
@@ -32,14 +41,7 @@ export async function startApp(env: Record<string, string> = {}, overrides: AppO
     },
   });
   // The general rate limit is off unless a test asks for it: every test client shares 127.0.0.1.
-  const config = loadConfig({
-    ENABLE_PERSISTENCE: 'false',
-    ENABLE_RATE_LIMITING: 'false',
-    LOG_LEVEL: 'info',
-    MCP_CONFIG_PATH: NO_MCP_CONFIG,
-    DATABASE_URL: 'sqlite::memory:',
-    ...env,
-  });
+  const config = testConfig({ ENABLE_PERSISTENCE: 'false', ENABLE_RATE_LIMITING: 'false', LOG_LEVEL: 'info', ...env });
   const app = await buildApp(config, { logStream: stream, ...overrides });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
