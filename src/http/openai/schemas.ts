@@ -89,7 +89,7 @@ export function chatSchemas(config: Config) {
 }
 
 const Model = Type.Object({ id: Type.String(), object: Type.Literal('model'), created: Type.Integer(), owned_by: Type.String() });
-export const ModelSchema = Model;
+export const ModelSchema = Type.Object(Model.properties, { description: 'The agent, as an OpenAI model object' });
 export const ModelList = Type.Object({ object: Type.Literal('list'), data: Type.Array(Model) }, { description: 'The agents this server answers as models' });
 
 export const OpenAIErrorSchema = Type.Object(

@@ -5208,7 +5208,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Default Response */
+            /** @description The agent, as an OpenAI model object */
             200: {
                 headers: {
                     [name: string]: unknown;
