@@ -12,17 +12,16 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
 import type { FastifyBaseLogger } from 'fastify';
 import { migrate, openDatabase, type Database } from '../src/db/index.js';
 import type { ChatMessage } from '../src/model/types.js';
 import { SessionStore, sessionMigrations } from '../src/sessions/index.js';
+import { postgresSchema } from './postgres-schema.js';
 
 const SIZES = [10, 1000];
 const WARMUP = 50;
 const ITERATIONS = 500;
 const HISTORY_SENT = 100; // SESSION_MAX_MESSAGES default: what a turn reads back
-const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const silent = { level: 'silent', fatal() {}, error() {}, warn() {}, info() {}, debug() {}, trace() {}, child: () => silent } as unknown as FastifyBaseLogger;
 
@@ -109,27 +108,6 @@ async function backend(name: string, url: string, cleanup: () => Promise<void>) 
   }
 }
 
-async function postgresSchema(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
-  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await admin.connect();
-  } catch {
-    process.stdout.write(`PostgreSQL not reachable at ${PG_URL}: skipped\n`);
-    return undefined;
-  }
-  const schema = `bench_${randomBytes(6).toString('hex')}`;
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
-  return {
-    url: `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
-    async drop() {
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      await client.query(`drop schema if exists ${schema} cascade`);
-      await client.end();
-    },
-  };
-}
 
 async function main() {
   const results: Record<string, unknown> = {};

@@ -23,6 +23,7 @@ import { Pool } from 'undici';
 import { ANSWER, chassisExchange, type Exchange } from './exchanges.js';
 import { cpuMs } from './proc-stats.js';
 import { repoRoot, startChassisProcess, startFakeProcess } from './processes.js';
+import { postgresSchema } from './postgres-schema.js';
 import { continueExchange, freeList, newSessionExchange, PROMPT, type SessionSource } from './session-exchanges.js';
 
 const { values: args } = parseArgs({
@@ -36,7 +37,6 @@ const { values: args } = parseArgs({
 const durationMs = Number(args.seconds) * 1000;
 const warmupMs = Number(args['warmup-seconds']) * 1000;
 const REPS = Number(args.reps);
-const PG_URL = process.env.TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const C = 64;
 const C_LONG = 8;
 const BURST = 1000;
@@ -122,27 +122,6 @@ function postgresSeeder(url: string): Seeder {
   };
 }
 
-async function postgresSchema(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
-  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await admin.connect();
-  } catch {
-    log(`PostgreSQL not reachable at ${PG_URL}: skipped`);
-    return undefined;
-  }
-  const schema = `bench_${randomBytes(6).toString('hex')}`;
-  await admin.query(`create schema ${schema}`);
-  await admin.end();
-  return {
-    url: `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`,
-    async drop() {
-      const client = new pg.Client({ connectionString: PG_URL });
-      await client.connect();
-      await client.query(`drop schema if exists ${schema} cascade`);
-      await client.end();
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 
