@@ -59,7 +59,7 @@ export interface Resume {
   decisions: ReadonlyMap<string, Decision>;
 }
 
-export const deniedResult = (reason: string | null) => `Denied by the user: ${reason === null || reason.trim() === '' ? 'no reason given' : reason}`;
+const deniedResult = (reason: string | null) => `Denied by the user: ${reason === null || reason.trim() === '' ? 'no reason given' : reason}`;
 
 /** Messages the run has completed so far: what a cancelled run can still save. */
 export interface RunProgress {

@@ -26,5 +26,3 @@ export interface AgentCatalog {
   get(name: string): AgentDefinition | undefined;
   list(): readonly AgentDefinition[];
 }
-
-export const emptyAgentCatalog: AgentCatalog = { get: () => undefined, list: () => [] };

@@ -2,7 +2,7 @@ import { Ajv } from 'ajv';
 import type { AgentDefinition } from './catalog.js';
 
 /** What an agent's name may be: it appears in URLs and in the OpenAI `model` field. */
-export const AGENT_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+const AGENT_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 /** A tool name as providers accept it, or `server__*` for every tool of one MCP server. */
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const SERVER_WILDCARD = /^([A-Za-z0-9_-]{1,64})__\*$/;

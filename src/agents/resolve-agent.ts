@@ -37,9 +37,7 @@ export function resolveAgent(
 }
 
 function withoutApproval(selection: ToolSelection, registry: ToolRegistry, required: readonly string[] | 'all' | undefined): ToolSelection {
-  let kept: string[] | undefined;
-  for (const name of selection.allowed) {
-    if (registry.needsApproval(name, required)) kept ??= [...selection.allowed].filter((other) => !registry.needsApproval(other, required));
-  }
-  return kept === undefined ? selection : registry.select(kept);
+  const kept = [...selection.allowed].filter((name) => !registry.needsApproval(name, required));
+  // The same selection (and its cached tool specs) when nothing needs a decision.
+  return kept.length === selection.allowed.size ? selection : registry.select(kept);
 }

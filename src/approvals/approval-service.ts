@@ -90,7 +90,7 @@ export interface PendingApproval {
 const newApprovalId = () => `apr_${randomBytes(16).toString('base64url')}`;
 const iso = (ms: number) => new Date(ms).toISOString();
 
-export function approvalView(approval: ApprovalRecord) {
+function approvalView(approval: ApprovalRecord) {
   return {
     approval_id: approval.approvalId,
     run_id: approval.runId,

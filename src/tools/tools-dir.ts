@@ -15,7 +15,7 @@ const MODULE_FILE = /\.(m?js)$/;
  * that fails to import, exports no tool or exports a malformed one stops the start.
  * TypeScript tools are compiled first (or the server runs under tsx, see the README).
  */
-export async function loadToolsDir(dir: string, registry: ToolRegistry): Promise<Tool[]> {
+export async function loadToolsDir(dir: string, registry: ToolRegistry): Promise<void> {
   let stat;
   try {
     stat = statSync(dir);
@@ -24,7 +24,6 @@ export async function loadToolsDir(dir: string, registry: ToolRegistry): Promise
   }
   if (!stat.isDirectory()) throw new ToolsLoadError(`TOOLS_DIR ${dir} is not a directory`);
   const names = new Map<string, string>(registry.list().map((tool) => [tool.name, 'a built-in tool']));
-  const tools: Tool[] = [];
   const files = readdirSync(dir, { withFileTypes: true })
     .filter((entry) => entry.isFile() && MODULE_FILE.test(entry.name) && !entry.name.startsWith('.'))
     .map((entry) => entry.name)
@@ -47,16 +46,13 @@ export async function loadToolsDir(dir: string, registry: ToolRegistry): Promise
       const other = names.get(tool.name);
       if (other !== undefined) throw new ToolsLoadError(`${path}: tool "${tool.name}" is already ${other}`);
       names.set(tool.name, `defined in ${path}`);
-      const local: Tool = { ...tool, source: 'local' };
       try {
-        registry.register(local);
+        registry.register({ ...tool, source: 'local' });
       } catch (error) {
         throw new ToolsLoadError(`${path}: tool "${tool.name}": parameters is not a valid JSON Schema: ${error instanceof Error ? error.message : String(error)}`);
       }
-      tools.push(local);
     }
   }
-  return tools;
 }
 
 /** Anything shaped like a tool counts; its details are then checked, so a typo is an error, not a skip. */
