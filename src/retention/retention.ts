@@ -89,16 +89,14 @@ export class Retention {
       .execute();
     if (rows.length === 0) return 0;
     const ids = rows.map((row) => row.id as string);
-    await this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('session_messages').where('session_id', 'in', ids).execute();
-      // Checked again inside the delete: a run may have taken the session since the select.
-      await trx
-        .deleteFrom('sessions')
-        .where('id', 'in', ids)
-        .where('updated_at', '<', idleBefore)
-        .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
-        .execute();
-    });
+    // Checked again in the delete: a run may have taken the session since the select. Its messages
+    // go with it by the foreign key's ON DELETE CASCADE, so a session kept keeps its messages.
+    await this.db
+      .deleteFrom('sessions')
+      .where('id', 'in', ids)
+      .where('updated_at', '<', idleBefore)
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+      .execute();
     return rows.length;
   }
 
@@ -106,10 +104,8 @@ export class Retention {
     const rows = await this.db.selectFrom('refresh_families').select('id').where('expires_at', '<', now).limit(this.options.batchSize).execute();
     if (rows.length === 0) return 0;
     const ids = rows.map((row) => row.id as string);
-    await this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('refresh_tokens').where('family_id', 'in', ids).execute();
-      await trx.deleteFrom('refresh_families').where('id', 'in', ids).execute();
-    });
+    // The family's tokens go with it (ON DELETE CASCADE).
+    await this.db.deleteFrom('refresh_families').where('id', 'in', ids).execute();
     return rows.length;
   }
 
