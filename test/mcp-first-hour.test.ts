@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startApp } from './support/app.js';
 import { ToolRegistry } from '../src/tools/index.js';
-import { withoutAddresses } from '../src/tools/mcp/mcp-tools.js';
+import { withoutAddresses } from '../src/tools/mcp/addresses.js';
 
 // Issue 12 #4: the MCP example works as copied, expected skips are not errors, nothing prints
 // outside the JSON log, and the model never sees our internal addresses.

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '../json-schema.js';
-import type { McpTools } from '../tools/index.js';
+import { scrubAddresses, type McpTools } from '../tools/index.js';
 import type { HealthCheck } from './health-routes.js';
 
 const McpServerState = Type.Object({
@@ -61,14 +61,10 @@ export function registerReadyRoutes(app: FastifyInstance, checks: () => HealthCh
   );
 }
 
-/** A connection error's reason without where it pointed: URLs, IP addresses, host:port, file paths. */
+/** A connection error's reason for /ready: the MCP scrubber's, plus bare IPv6 addresses and file paths, cut to 300 characters. */
 export function withoutAddresses(text: string): string {
-  return text
-    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s)'"]+/gi, '<url>')
-    .replace(/\[[0-9a-f:]+\](:\d+)?/gi, '<address>')
-    .replace(/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b/g, '<address>')
+  return scrubAddresses(text, '<url>')
     .replace(/\b(?:[0-9a-f]{1,4}:){2,7}[0-9a-f]{1,4}\b/gi, '<address>')
-    .replace(/\b[a-z0-9-]+(?:\.[a-z0-9-]+)+:\d+\b/gi, '<address>')
     .replace(/(^|[\s('"])(?:\/[^\s)'"]+)+/g, '$1<path>')
     .slice(0, 300);
 }

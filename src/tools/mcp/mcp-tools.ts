@@ -4,6 +4,7 @@ import type { Tool } from '../types.js';
 import type { McpInstrument } from '../../observability/types.js';
 import type { McpServerSpec } from './config-file.js';
 import type { McpToolInfo } from './connection.js';
+import { withoutAddresses } from './addresses.js';
 import { resultText } from './content.js';
 import { assignNames } from './names.js';
 import { McpServerHandle, type McpServerStatus } from './server-handle.js';
@@ -147,11 +148,3 @@ function parametersOf(inputSchema: Record<string, unknown>): Record<string, unkn
   return { ...schema, type: 'object', properties: schema.properties ?? {} };
 }
 
-/** URLs, host:port pairs and IP addresses in a connection error become `<address>`. */
-export function withoutAddresses(text: string): string {
-  return text
-    .replace(/\b[a-z][a-z0-9+.-]*:\/\/[^\s'"<>)]+/gi, '<address>')
-    .replace(/\[[0-9a-f:.]+\](?::\d+)?/gi, '<address>')
-    .replace(/\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b/g, '<address>')
-    .replace(/\b[a-z0-9-]+(?:\.[a-z0-9-]+)*:\d{2,5}\b/gi, '<address>');
-}
