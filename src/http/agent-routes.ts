@@ -16,7 +16,7 @@ import { CALLER_SECURITY, COMMON_ERRORS, described, errorResponses, jsonOrStream
 import { idempotencyClaim, replayIdempotent, type IdempotencyClaim } from './idempotent-replay.js';
 import type { IdentityResolver } from './identity.js';
 import type { ApprovalService, RunSettings } from '../approvals/index.js';
-import { launchRun } from './launch-run.js';
+import { launchRun, stopOnLeave } from './launch-run.js';
 import { answer, streamEvents } from './run-output.js';
 
 export interface AgentRouteDeps {
@@ -238,11 +238,7 @@ function startRun(request: FastifyRequest, reply: FastifyReply, prepared: Prepar
 
 async function jsonRun(request: FastifyRequest, reply: FastifyReply, prepared: PreparedRun, principal: Principal, deps: AgentRouteDeps) {
   const { outcome, onLeave } = startRun(request, reply, prepared, principal, deps);
-  if (onLeave !== undefined) {
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) onLeave();
-    });
-  }
+  stopOnLeave(reply, onLeave);
   const result = await outcome;
   if (result.status !== 'completed' && result.status !== 'waiting') throw result.error;
   return jsonAnswer(result, prepared.run.id, prepared.turn.sessionId);

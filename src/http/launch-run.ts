@@ -25,6 +25,14 @@ export interface LaunchedRun {
   onLeave: (() => void) | undefined;
 }
 
+/** For a JSON answer: a client that hangs up before the answer is written stops the run (when `onLeave` says so). */
+export function stopOnLeave(reply: FastifyReply, onLeave: (() => void) | undefined): void {
+  if (onLeave === undefined) return;
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) onLeave();
+  });
+}
+
 const disconnected = () => new ChassisError(499, 'CLIENT_DISCONNECTED', 'The client disconnected');
 
 /**

@@ -91,6 +91,16 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     return paused;
   }
 
+  /** Appends a finished turn under the run's lease; a session deleted or taken meanwhile gets nothing. */
+  async function appendTurn(id: string, owner: string, messages: readonly ChatMessage[], changes: SessionChanges): Promise<SessionRecord> {
+    const outcome = await store.append(id, owner, messages, changes);
+    if (outcome.status === 'missing') throw notFound(`Session ${id} was deleted during the run; the turn was not saved`);
+    if (outcome.status === 'lease_lost') {
+      throw new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy: this run lost its hold on it and the turn was not saved`);
+    }
+    return outcome.session;
+  }
+
   function resumedTurn(paused: PausedTurn, held: SessionLease): Turn {
     const { sessionId: id, owner, user, changes } = paused;
     return {
@@ -98,11 +108,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
       context: [],
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
-        const outcome = await store.append(id, owner, [user, ...result.messages], changes);
-        if (outcome.status === 'missing') throw notFound(`Session ${id} was deleted during the run; the turn was not saved`);
-        if (outcome.status === 'lease_lost') {
-          throw new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy: this run lost its hold on it and the turn was not saved`);
-        }
+        await appendTurn(id, owner, [user, ...result.messages], changes);
         held.committed();
       },
       release: () => held.release(),
@@ -191,16 +197,12 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
       async commit(result: TurnResult) {
         const added = [user, ...result.messages];
         if (!isOwner) await checkStillAllowed(id, request.principal);
-        const outcome = await store.append(id, owner, added, isOwner ? changesOf(request) : {});
-        if (outcome.status === 'missing') throw notFound(`Session ${id} was deleted during the run; the turn was not saved`);
-        if (outcome.status === 'lease_lost') {
-          throw new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy: this run lost its hold on it and the turn was not saved`);
-        }
+        const session = await appendTurn(id, owner, added, isOwner ? changesOf(request) : {});
         held.committed();
         const tail = [...history, ...added].slice(-maxMessages);
-        recent?.set(id, outcome.session.nextSeq, tail);
+        recent?.set(id, session.nextSeq, tail);
         // Not awaited: the turn is saved, and a hung Redis must not hold the answer back (put never throws).
-        void cache?.put(id, outcome.session.nextSeq, maxMessages, tail);
+        void cache?.put(id, session.nextSeq, maxMessages, tail);
       },
       release: () => held.release(),
       async pause(untilMs) {

@@ -11,7 +11,7 @@ import type { Principal } from '../../principal.js';
 import type { RunRegistry } from '../../runs/index.js';
 import type { ToolRegistry } from '../../tools/index.js';
 import type { IdentityResolver } from '../identity.js';
-import { launchRun, type LaunchedRun } from '../launch-run.js';
+import { launchRun, stopOnLeave, type LaunchedRun } from '../launch-run.js';
 import type { SseWriter } from '../sse.js';
 import { pipeRunToSse } from '../run-output.js';
 import type { Observability } from '../../observability/index.js';
@@ -225,12 +225,7 @@ async function beginTurn(plan: ChatPlan, agent: ResolvedAgent, principal: Princi
 }
 
 async function jsonCompletion(reply: FastifyReply, launched: LaunchedRun, encoding: ChatEncoding) {
-  const { onLeave } = launched;
-  if (onLeave !== undefined) {
-    reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) onLeave();
-    });
-  }
+  stopOnLeave(reply, launched.onLeave);
   const result = await launched.outcome;
   if (result.status !== 'completed') throw result.error;
   return chatCompletionOf(launched.log.events, encoding, result.usage, result.stopReason);
