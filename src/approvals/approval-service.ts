@@ -351,7 +351,8 @@ export class ApprovalService {
       });
   }
 
-  private async logDecisions(runId: string, hosted: Hosted): Promise<void> {
+  /** Logs the decisions not logged yet; returns the run's approvals as read. */
+  private async logDecisions(runId: string, hosted: Hosted): Promise<ApprovalRecord[]> {
     const approvals = await this.options.store.list(runId);
     for (const approval of approvals) {
       if (approval.status === 'pending' || hosted.logged.has(approval.approvalId)) continue;
@@ -366,6 +367,7 @@ export class ApprovalService {
         reason: approval.reason,
       });
     }
+    return approvals;
   }
 
   /** Claims the run (only one instance, only once every approval of the step is decided) and runs it on from its checkpoint. */
@@ -381,8 +383,7 @@ export class ApprovalService {
       const record = (await store.getRun(runId))!;
       state = JSON.parse(record.state) as ParkedState;
       hosted = this.hosted.get(runId) ?? this.adoptLog(record, state);
-      await this.logDecisions(runId, hosted);
-      approvals = await store.list(runId);
+      approvals = await this.logDecisions(runId, hosted);
       run = runs.start(runId);
     } catch (error) {
       // Busy, shutting down or the store blinked: the run stays waiting (and ours); the next tick tries again.
