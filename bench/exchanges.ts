@@ -46,8 +46,9 @@ async function failStatus(response: Dispatcher.ResponseData): Promise<never> {
 // ---------------------------------------------------------------------------------------------
 // The chassis: POST /api/v1/agent/completion in client-side mode.
 
-export function chassisExchange(mode: FakeMode, transport: Transport): Exchange {
-  const body = JSON.stringify({ messages: [{ role: 'user', content: PROMPT }], ...(transport === 'sse' ? { stream: true } : {}) });
+/** `history`: earlier messages the client sends before its question (a client-side conversation). */
+export function chassisExchange(mode: FakeMode, transport: Transport, history: readonly unknown[] = []): Exchange {
+  const body = JSON.stringify({ messages: [...history, { role: 'user', content: PROMPT }], ...(transport === 'sse' ? { stream: true } : {}) });
   const path = '/api/v1/agent/completion';
 
   if (transport === 'json') {

@@ -2,6 +2,8 @@
 // process and the same run, so every ratio is taken on one machine state (issue #13):
 //
 // - stateless vs new session per request vs continuing one session per user, JSON and SSE, c=64;
+//   continuing also against the same turn done statelessly (the client sends the 99 messages the
+//   continued sessions give the model at SESSION_MAX_MESSAGES=100);
 // - continuing a session that holds 1,000 messages vs one that holds 10 (c=8);
 // - 64 users each continuing their own session: max and median latency, errors;
 // - 1,000 clients each opening a new session at once, against 1,000 stateless requests at once;
@@ -49,6 +51,8 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 
 const answerMessage = { role: 'assistant', content: ANSWER };
 const userMessage = { role: 'user', content: PROMPT };
+/** What a continued session at SESSION_MAX_MESSAGES=100 gives the model before the question: the last 99 of its turns. */
+const SAME_HISTORY = Array.from({ length: 99 }, (_, i) => (i % 2 === 0 ? answerMessage : userMessage));
 
 interface Seeder {
   seed(count: number, messages: number): Promise<string[]>;
@@ -214,6 +218,8 @@ async function burst(origin: string, exchange: Exchange, serverPid: number): Pro
 
 type ScenarioName =
   | 'stateless json'
+  | 'stateless json, 99-msg history'
+  | 'stateless sse, 99-msg history'
   | 'new session json'
   | 'continue json'
   | 'stateless sse'
@@ -228,6 +234,8 @@ async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder:
   const seeds = seeder();
   const runs: Record<ScenarioName, Measured[]> = {
     'stateless json': [],
+    'stateless json, 99-msg history': [],
+    'stateless sse, 99-msg history': [],
     'new session json': [],
     'continue json': [],
     'stateless sse': [],
@@ -262,6 +270,7 @@ async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder:
         // 64 users, each continuing their own session made for this repetition.
         const own = await seeds.seed(C, 2);
         await load(`continue ${t}`, continueExchange(stream, freeList(own)), C);
+        await load(`stateless ${t}, 99-msg history`, chassisExchange('text50', stream ? 'sse' : 'json', SAME_HISTORY), C);
       }
       await load('continue 10-msg json', continueExchange(false, shortSource), C_LONG);
       await load('continue 1000-msg json', continueExchange(false, freeList(long)), C_LONG);
@@ -296,6 +305,8 @@ async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder:
         continueVsStatelessJson: ratio('continue json', 'stateless json'),
         newVsStatelessSse: ratio('new session sse', 'stateless sse'),
         continueVsStatelessSse: ratio('continue sse', 'stateless sse'),
+        continueVsSameStatelessJson: ratio('continue json', 'stateless json, 99-msg history'),
+        continueVsSameStatelessSse: ratio('continue sse', 'stateless sse, 99-msg history'),
         long1000VsShort10: ratio('continue 1000-msg json', 'continue 10-msg json'),
         // Worst over the repetitions: one slow request in any of them counts.
         continue64MaxOverMedian: Math.max(...continueJson.map((run) => run.max / run.p50), ...runs['continue sse'].map((run) => run.max / run.p50)),
@@ -326,6 +337,8 @@ function markdown(results: Record<string, BackendResult>, load: { start: number;
   row('CPU/turn, new session vs stateless, SSE c=64', '1.3×', (r) => r.ratios.newVsStatelessSse, 1.3);
   row('CPU/turn, continuing vs stateless, JSON c=64', '1.5×', (r) => r.ratios.continueVsStatelessJson, 1.5);
   row('CPU/turn, continuing vs stateless, SSE c=64', '1.5×', (r) => r.ratios.continueVsStatelessSse, 1.5);
+  row('CPU/turn, continuing vs the same turn stateless (client sends the 99 messages), JSON c=64', '1.5×', (r) => r.ratios.continueVsSameStatelessJson, 1.5);
+  row('CPU/turn, continuing vs the same turn stateless (client sends the 99 messages), SSE c=64', '1.5×', (r) => r.ratios.continueVsSameStatelessSse, 1.5);
   row('CPU/turn, continuing 1,000 vs 10 messages, c=8', '1.2×', (r) => r.ratios.long1000VsShort10, 1.2);
   row('64 users continuing their own session: max / median latency', '4×', (r) => r.ratios.continue64MaxOverMedian, 4);
   lines.push('', '| scenario | ' + Object.keys(results).map((b) => `${b} CPU ms/req | ${b} req/s | ${b} p50 / max ms`).join(' | ') + ' |');

@@ -93,6 +93,24 @@ describe.each(backends)('session store contract on $name', (backend) => {
     expect((await store.acquire('no-such-session', 'run-e', 60_000)).status).toBe('missing');
   });
 
+  it.skipIf(!backend.available)('lets the access check refuse a caller before any lease is held or any holder named', async () => {
+    const sid = id();
+    await store.create({ id: sid, ownerId: 'alice' }, [user('q')]);
+    const refuse = () => {
+      throw new ChassisError(403, 'FORBIDDEN', 'not yours');
+    };
+    // Refused on a free session: the error comes back, and the session stays free.
+    await expect(store.acquire(sid, 'run-stranger', 60_000, refuse)).rejects.toMatchObject({ status: 403 });
+    const seen: string[] = [];
+    const held = await store.acquire(sid, 'run-a', 60_000, (session) => void seen.push(session.ownerId ?? ''));
+    expect(held.status).toBe('held');
+    expect(seen.at(-1)).toBe('alice');
+    // Refused on a busy session: the refusal, not "busy" with the holder's run id.
+    await expect(store.acquire(sid, 'run-stranger', 60_000, refuse)).rejects.toMatchObject({ status: 403 });
+    expect(await store.acquire(sid, 'run-b', 60_000)).toEqual({ status: 'busy', holder: 'run-a' });
+    expect(await store.renew(sid, 'run-a', 60_000)).toBe(true);
+  });
+
   it.skipIf(!backend.available)('appends a turn atomically under the lease, applying only the changes given', async () => {
     const sid = id();
     await store.create({ id: sid, ownerId: 'alice', systemPrompt: 'p1', model: 'm1', metadata: { v: 1 } }, [user('1'), assistant('2')]);

@@ -5,6 +5,7 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SessionStore } from '../src/sessions/index.js';
 import { openSessionDatabase } from './support/sessions.js';
@@ -33,7 +34,8 @@ describe('SQLite background checkpoints', () => {
     const database = await openSessionDatabase(`sqlite:${file}`);
     try {
       // The main connection never checkpoints by itself (SQLite's default would wait for 1,000 pages).
-      expect(database.sqlite!.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+      const { rows } = await sql<{ wal_autocheckpoint: number }>`pragma wal_autocheckpoint`.execute(database.db);
+      expect(rows[0]?.wal_autocheckpoint).toBe(0);
       const store = new SessionStore(database);
       await store.create({ id: 'checkpointed', ownerId: null }, [{ role: 'user', content: 'hi' }]);
       const deadline = Date.now() + 3_000;

@@ -1,22 +1,10 @@
-import { randomFillSync } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { ChassisError } from '../errors.js';
-
-const ID_BYTES = 16;
-// Random bytes for 256 ids at a time: one call into the CSPRNG per id cost more than the rest of
-// starting a run (crypto.randomUUID pools the same way).
-const idPool = Buffer.alloc(ID_BYTES * 256);
-let idOffset = idPool.length;
+import { randomId } from '../random-id.js';
 
 /** 128 random bits: a run id is as hard to guess as a session id. */
 export function newRunId(): string {
-  if (idOffset === idPool.length) {
-    randomFillSync(idPool);
-    idOffset = 0;
-  }
-  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES);
-  idOffset += ID_BYTES;
-  return `run_${id}`;
+  return `run_${randomId()}`;
 }
 
 /** One agent run in flight: its id, and the switch that stops it (client gone, deadline, shutdown). */

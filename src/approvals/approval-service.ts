@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { cancelledError, clientSideTurn, driveRun, Run, type AgentDeps, type AgentRunInput, type Checkpoint, type Decision, type PausedTurn, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
 import { ChassisError, forbidden, notFound } from '../errors.js';
+import { randomId } from '../random-id.js';
 import type { ChatMessage } from '../model/types.js';
 import type { ResponseFormats } from '../agents/resolve.js';
 import type { Principal } from '../principal.js';
@@ -87,7 +87,7 @@ export interface PendingApproval {
   expires_at: string;
 }
 
-const newApprovalId = () => `apr_${randomBytes(16).toString('base64url')}`;
+const newApprovalId = () => `apr_${randomId()}`;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 function approvalView(approval: ApprovalRecord) {
@@ -121,7 +121,7 @@ const pendingView = (approval: ApprovalRecord): PendingApproval => ({
  * a conditional write in the store, so no decision can be applied twice or to another call.
  */
 export class ApprovalService {
-  readonly instanceId = `inst_${randomBytes(9).toString('base64url')}`;
+  readonly instanceId = `inst_${randomId()}`;
   private readonly hosted = new Map<string, Hosted>();
   private readonly ticker: NodeJS.Timeout;
   private readonly subscriber: Redis | null = null;

@@ -2,10 +2,11 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration, type SqliteDatabase } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Migration } from 'kysely';
 import type { FastifyBaseLogger } from 'fastify';
 import { ChassisError } from '../errors.js';
 import { startCheckpointer } from './sqlite-checkpointer.js';
+import { SqliteGroupCommit } from './sqlite-group-commit.js';
 import type { Tables } from './tables.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -14,12 +15,10 @@ export interface Database {
   db: Kysely<Tables>;
   dialect: Dialect;
   /**
-   * SQLite only: the connection under Kysely, for a hot path that runs a few statements as one
-   * synchronous transaction (no promise per statement). Use it only inside
-   * `db.connection().execute(...)`, which holds Kysely's one connection, so no Kysely transaction
-   * can be open on it at that moment, and never across an await.
+   * SQLite only: group commit for a hot path's writes, each a synchronous function of prepared
+   * statements (no promise per statement, one transaction for all the writes of a loop turn).
    */
-  sqlite?: SQLite.Database;
+  sqliteWrites?: SqliteGroupCommit;
   /** True when a trivial query answers within the connect timeout. */
   healthy(): Promise<boolean>;
   close(): Promise<void>;
@@ -51,12 +50,13 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
   sqlite.pragma(`busy_timeout = ${Math.round(options.connectTimeoutSeconds * 1000)}`);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  const prepare = statementCache(sqlite);
+  const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: { close: () => void sqlite.close(), prepare } }) });
   const checkpointer = file === ':memory:' ? undefined : startCheckpointer(sqlite, file, Math.round(options.connectTimeoutSeconds * 1000), options.log);
   return {
     db,
     dialect: 'sqlite',
-    sqlite,
+    sqliteWrites: new SqliteGroupCommit(sqlite, db, prepare),
     async healthy() {
       return sqlite.open;
     },
@@ -74,23 +74,21 @@ const STATEMENT_CACHE_SIZE = 256;
 /**
  * Kysely's SQLite driver calls `prepare` for every query it runs, and preparing (parsing and
  * planning the SQL) cost more than running it on the session hot path. This hands it the same
- * prepared statement for the same SQL text instead. Safe because the driver runs one query at a
- * time on its single connection (a statement is never re-bound while another call still reads it),
- * and better-sqlite3 re-binds all parameters on every run. Oldest texts are dropped first.
+ * prepared statement for the same SQL text instead (and the group commit's writes use the same
+ * cache). Safe because the driver and the group commit take turns on the single connection, one
+ * query at a time (a statement is never re-bound while another call still reads it), and
+ * better-sqlite3 re-binds all parameters on every run. Oldest texts are dropped first.
  */
-function withStatementCache(sqlite: SQLite.Database): SqliteDatabase {
+function statementCache(sqlite: SQLite.Database): (text: string) => SQLite.Statement {
   const statements = new Map<string, SQLite.Statement>();
-  return {
-    close: () => void sqlite.close(),
-    prepare(text: string) {
-      let statement = statements.get(text);
-      if (statement === undefined) {
-        statement = sqlite.prepare(text);
-        if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
-        statements.set(text, statement);
-      }
-      return statement;
-    },
+  return (text) => {
+    let statement = statements.get(text);
+    if (statement === undefined) {
+      statement = sqlite.prepare(text);
+      if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
+      statements.set(text, statement);
+    }
+    return statement;
   };
 }
 

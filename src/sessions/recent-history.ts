@@ -63,8 +63,20 @@ export class RecentHistory {
   }
 }
 
+/** Sizes already estimated: a tail shares its message objects with the one before it, so a turn sizes only its new messages. */
+const sizes = new WeakMap<ChatMessage, number>();
+
 /** Rough heap size of a message: its strings (2 bytes a character at most) plus object overhead. */
 function approximateBytes(message: ChatMessage): number {
+  let bytes = sizes.get(message);
+  if (bytes === undefined) {
+    bytes = estimate(message);
+    sizes.set(message, bytes);
+  }
+  return bytes;
+}
+
+function estimate(message: ChatMessage): number {
   let characters = typeof message.content === 'string' ? message.content.length : 0;
   if ('tool_calls' in message) for (const call of message.tool_calls ?? []) characters += call.function.name.length + call.function.arguments.length + call.id.length;
   return 2 * characters + 200;

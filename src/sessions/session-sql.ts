@@ -9,12 +9,13 @@ import type { Dialect } from '../db/index.js';
  *
  * On PostgreSQL a commit is one statement (data-modifying CTEs): one round trip and one implicit
  * transaction instead of BEGIN, UPDATE, INSERT, COMMIT, so a pool connection is held a quarter as
- * long. SQLite has no data-modifying CTEs: there the same work is two statements in a transaction,
- * which on an embedded database costs no round trips.
+ * long. SQLite has no data-modifying CTEs: there the same work is two statements in one savepoint
+ * of a group commit (sqlite-turn-writes.ts), which on an embedded database costs no round trips.
  */
 export interface SessionSql {
   get(id: string): CompiledQuery;
   acquire(id: string, owner: string, now: number, until: number): CompiledQuery;
+  /** The session row with its lease: who refused a lease, and whether the caller may know. */
   holder(id: string): CompiledQuery;
   exists(id: string): CompiledQuery;
   tail(id: string, limit: number): CompiledQuery;
@@ -24,8 +25,6 @@ export interface SessionSql {
   append(id: string, owner: string, count: number, now: number, changes: RowChanges, messages: readonly string[]): CompiledQuery;
   /** SQLite only: the messages of a create or append, numbered from `firstSeq`. */
   insertMessages(id: string, firstSeq: number, messages: readonly string[], now: number): CompiledQuery;
-  /** True when `create` and `append` also write the messages (one statement, no transaction needed). */
-  readonly oneStatementCommit: boolean;
 }
 
 export interface NewSessionRow {
@@ -69,7 +68,7 @@ export function sessionSql(dialect: Dialect): SessionSql {
   const acquire = q(
     `update sessions set lease_owner = ?, lease_until = ? where id = ? and (lease_owner is null or lease_until <= ?) returning ${SESSION_COLUMNS}`,
   );
-  const holder = q('select lease_owner, lease_until from sessions where id = ?');
+  const holder = q(`select ${SESSION_COLUMNS}, lease_owner, lease_until from sessions where id = ?`);
   const exists = q('select id from sessions where id = ?');
   const tail = q('select message from session_messages where session_id = ? order by seq desc limit ?');
   const common = {
@@ -95,7 +94,6 @@ export function sessionSql(dialect: Dialect): SessionSql {
     );
     return {
       ...common,
-      oneStatementCommit: true,
       create: (row, messages) =>
         raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now, messages]),
       append: (id, owner, count, now, changes, messages) =>
@@ -120,7 +118,6 @@ export function sessionSql(dialect: Dialect): SessionSql {
   };
   return {
     ...common,
-    oneStatementCommit: false,
     create: (row) => raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now]),
     append: (id, owner, count, now, changes) =>
       raw(append, [count, count, now, changes.systemPrompt, changes.model, changes.metadata, id, owner]),

@@ -1,10 +1,10 @@
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { ChassisError } from '../errors.js';
 import type { Database, Tables } from '../db/index.js';
 import { storeUnavailable } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
 import { sessionSql, type NewSessionRow, type SessionSql } from './session-sql.js';
-import { INSERT_BATCH, SqliteCommit } from './sqlite-commit.js';
+import { SqliteTurnWrites } from './sqlite-turn-writes.js';
 import type { SessionsTable } from './tables.js';
 
 export interface AccessLists {
@@ -68,6 +68,10 @@ export interface OwnedPageCursor {
 }
 
 type SessionRow = Omit<Selectable<SessionsTable>, 'lease_owner' | 'lease_until'>;
+type HolderRow = SessionRow & { lease_owner: string | null; lease_until: number | null };
+
+/** Throws to refuse a caller the session (see `acquire`). */
+export type Admit = (session: SessionRecord) => void;
 
 /**
  * Sessions over Kysely. The queries of a turn (get, lease, tail, commit) are fixed SQL texts from
@@ -80,13 +84,13 @@ type SessionRow = Omit<Selectable<SessionsTable>, 'lease_owner' | 'lease_until'>
 export class SessionStore {
   private readonly db: Kysely<Tables>;
   private readonly sql: SessionSql;
-  /** SQLite: commits as one synchronous transaction (see sqlite-commit.ts). */
-  private readonly sqliteCommit?: SqliteCommit;
+  /** SQLite: a turn's writes as synchronous statements under group commit (see sqlite-turn-writes.ts). */
+  private readonly sqliteWrites?: SqliteTurnWrites;
 
   constructor(database: Database) {
     this.db = database.db;
     this.sql = sessionSql(database.dialect);
-    this.sqliteCommit = database.sqlite === undefined ? undefined : new SqliteCommit(database.sqlite, database.db, this.sql);
+    this.sqliteWrites = database.sqliteWrites === undefined ? undefined : new SqliteTurnWrites(database.sqliteWrites, this.sql);
   }
 
   get(id: string): Promise<SessionRecord | undefined> {
@@ -110,29 +114,47 @@ export class SessionStore {
       now: Date.now(),
     };
     return guard(async () => {
-      if (this.sqliteCommit !== undefined) return toRecord(await this.sqliteCommit.create<SessionRow>(row, texts));
-      if (this.sql.oneStatementCommit) {
-        const { rows } = await this.db.executeQuery<SessionRow>(this.sql.create(row, texts));
-        return toRecord(rows[0]!);
-      }
-      return this.db.transaction().execute(async (trx) => {
-        const { rows } = await trx.executeQuery<SessionRow>(this.sql.create(row, texts));
-        await this.insertMessages(trx, session.id, 1, texts, row.now);
-        return toRecord(rows[0]!);
-      });
+      if (this.sqliteWrites !== undefined) return toRecord(await this.sqliteWrites.create<SessionRow>(row, texts));
+      const { rows } = await this.db.executeQuery<SessionRow>(this.sql.create(row, texts));
+      return toRecord(rows[0]!);
     });
   }
 
-  /** Takes the session for one run unless another run holds an unexpired lease. */
-  acquire(id: string, owner: string, leaseMs: number): Promise<LeaseOutcome> {
+  /**
+   * Takes the session for one run unless another run holds an unexpired lease. `admit` decides
+   * whether the caller may have the session at all (it throws to refuse), before anything about
+   * the lease is told and without the caller ever holding it: on SQLite in the same savepoint as
+   * the lease (a refusal rolls it back), on PostgreSQL on the row read first and again on the leased
+   * row (a refusal then lets go at once).
+   */
+  acquire(id: string, owner: string, leaseMs: number, admit: Admit = () => undefined): Promise<LeaseOutcome> {
     return guard(async () => {
+      if (this.sqliteWrites !== undefined) {
+        const now = Date.now();
+        const lease = await this.sqliteWrites.acquire<HolderRow>(id, owner, now, now + leaseMs, (row) => admit(toRecord(row)));
+        if (lease.status === 'held') return { status: 'held', session: toRecord(lease.row) };
+        return lease.status === 'busy' ? { status: 'busy', holder: lease.holder } : lease;
+      }
+      const found = (await this.db.executeQuery<SessionRow>(this.sql.get(id))).rows[0];
+      if (found === undefined) return { status: 'missing' };
+      admit(toRecord(found));
       // The holder may let go between the conditional UPDATE and the look at who holds it: then
       // the session is free, so try again rather than answer "busy" with nobody holding it.
       for (let attempt = 0; ; attempt++) {
         const now = Date.now();
         const { rows } = await this.db.executeQuery<SessionRow>(this.sql.acquire(id, owner, now, now + leaseMs));
-        if (rows[0] !== undefined) return { status: 'held', session: toRecord(rows[0]) };
-        const current = (await this.db.executeQuery<{ lease_owner: string | null; lease_until: number | null }>(this.sql.holder(id))).rows[0];
+        if (rows[0] !== undefined) {
+          const session = toRecord(rows[0]);
+          try {
+            // Access may have changed between the first read and the lease: decide on the row held.
+            admit(session);
+          } catch (error) {
+            await this.release(id, owner);
+            throw error;
+          }
+          return { status: 'held', session };
+        }
+        const current = (await this.db.executeQuery<HolderRow>(this.sql.holder(id))).rows[0];
         if (current === undefined) return { status: 'missing' };
         const held = current.lease_owner !== null && (current.lease_until ?? 0) > Date.now();
         if (held || attempt >= 2) return { status: 'busy', holder: current.lease_owner };
@@ -179,25 +201,16 @@ export class SessionStore {
       model: changes.model ?? null,
       metadata: changes.metadata === undefined ? null : JSON.stringify(changes.metadata),
     };
-    const notApplied = async (db: Kysely<Tables>): Promise<AppendOutcome> => {
-      const { rows } = await db.executeQuery(this.sql.exists(id));
+    const notApplied = async (): Promise<AppendOutcome> => {
+      const { rows } = await this.db.executeQuery(this.sql.exists(id));
       return { status: rows.length === 0 ? 'missing' : 'lease_lost' };
     };
     return guard(async () => {
-      if (this.sqliteCommit !== undefined) {
-        const row = await this.sqliteCommit.append<SessionRow>(id, owner, now, rowChanges, texts);
-        return row === undefined ? notApplied(this.db) : { status: 'appended', session: toRecord(row) };
-      }
-      if (this.sql.oneStatementCommit) {
-        const { rows } = await this.db.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts));
-        return rows[0] === undefined ? notApplied(this.db) : { status: 'appended', session: toRecord(rows[0]) };
-      }
-      return this.db.transaction().execute(async (trx): Promise<AppendOutcome> => {
-        const { rows } = await trx.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts));
-        if (rows[0] === undefined) return notApplied(trx);
-        await this.insertMessages(trx, id, Number(rows[0].next_seq) - count, texts, now);
-        return { status: 'appended', session: toRecord(rows[0]) };
-      });
+      const row =
+        this.sqliteWrites !== undefined
+          ? await this.sqliteWrites.append<SessionRow>(id, owner, now, rowChanges, texts)
+          : (await this.db.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts))).rows[0];
+      return row === undefined ? notApplied() : { status: 'appended', session: toRecord(row) };
     });
   }
 
@@ -207,13 +220,6 @@ export class SessionStore {
       const { rows } = await this.db.executeQuery<{ message: string }>(this.sql.tail(id, limit));
       return rows.reverse().map((row) => JSON.parse(row.message) as ChatMessage);
     });
-  }
-
-  /** SQLite's part of a commit after the session row: the messages, in bounded batches. */
-  private async insertMessages(trx: Transaction<Tables>, id: string, firstSeq: number, texts: readonly string[], now: number): Promise<void> {
-    for (let from = 0; from < texts.length; from += INSERT_BATCH) {
-      await trx.executeQuery(this.sql.insertMessages(id, firstSeq + from, texts.slice(from, from + INSERT_BATCH), now));
-    }
   }
 
   /**

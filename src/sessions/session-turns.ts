@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { trimHistory, type PausedTurn, type SessionTurnRequest, type SessionTurns, type Turn, type TurnResult } from '../agent/index.js';
 import { ChassisError, notFound } from '../errors.js';
+import { randomId } from '../random-id.js';
 import type { ChatMessage } from '../model/types.js';
 import type { AgentDefinition } from '../agents/catalog.js';
 import { checkAccess, mayAccess } from './access.js';
@@ -27,7 +27,7 @@ export interface SessionTurnsOptions {
 
 /** 128 random bits, base64url: the id is the only secret of a session made with auth off. */
 export function newSessionId(): string {
-  return randomBytes(16).toString('base64url');
+  return randomId();
 }
 
 function sessionBusy(id: string, holder: string | null, queueFull = false): ChassisError {
@@ -152,13 +152,10 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
   }
 
   async function continuedSession(request: SessionTurnRequest, id: string, user: ChatMessage): Promise<Turn> {
-    const found = await store.get(id);
-    if (found === undefined) throw notFound(`Session ${id} not found`);
-    checkAccess(found, request.principal, 'continue');
-
-    // The lease owner is the run id: unguessable, and what a busy session's 409 names.
+    // The lease owner is the run id: unguessable, and what a busy session's 409 names. The store
+    // lets the access check refuse the caller before any lease is held or any holder named.
     const owner = request.runId;
-    const acquire = () => store.acquire(id, owner, leaseMs);
+    const acquire = () => store.acquire(id, owner, leaseMs, (session) => checkAccess(session, request.principal, 'continue'));
     let lease = await acquire();
     if (lease.status === 'busy' && request.onBusy === 'enqueue') {
       const queued = await options.queue.waitTurn(id, acquire);
@@ -174,8 +171,6 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     let agent: AgentDefinition | undefined;
     try {
       session = lease.session;
-      // Access may have changed between the first read and the lease: decide on the row we hold.
-      checkAccess(session, request.principal, 'continue');
       agent = agentOf(request, session);
       // The version read under the lease is current: a window entry of that version is exact.
       history = recent?.get(id, session.nextSeq) ?? (await cache?.get(id, session.nextSeq, maxMessages)) ?? (await store.tail(id, maxMessages));

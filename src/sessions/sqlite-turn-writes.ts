@@ -1,0 +1,69 @@
+import type { SqliteGroupCommit } from '../db/sqlite-group-commit.js';
+import type { NewSessionRow, RowChanges, SessionSql } from './session-sql.js';
+
+/** Messages per INSERT: 4 parameters each, far below SQLite's 32,766-parameter limit. */
+const INSERT_BATCH = 256;
+
+/** What the lease write found, in rows: `held` carries the leased row, `busy` the current one. */
+export type SqliteLease<Row> = { status: 'held'; row: Row } | { status: 'busy'; row: Row; holder: string | null } | { status: 'missing' };
+
+/**
+ * A session turn's writes on SQLite — take the lease, create the session, append a turn — each a
+ * synchronous function of cached prepared statements, run by the group commit (one transaction for
+ * all the turns that write in the same loop turn, a savepoint each). No promise per statement and
+ * no query building: this is the whole database cost of a turn on the embedded default (issue #13).
+ */
+export class SqliteTurnWrites {
+  constructor(
+    private readonly group: SqliteGroupCommit,
+    private readonly sql: SessionSql,
+  ) {}
+
+  /**
+   * Takes the lease unless another run holds it; `admit` sees the row first (the leased one, or the
+   * current one when busy) and throws to refuse: the lease is then rolled back with its savepoint,
+   * so a caller without access never holds — or learns who holds — anyone's session.
+   */
+  acquire<Row extends { lease_owner?: string | null }>(id: string, owner: string, now: number, until: number, admit: (row: Row) => void): Promise<SqliteLease<Row>> {
+    return this.group.write(() => {
+      const leased = this.get<Row>(this.sql.acquire(id, owner, now, until));
+      if (leased !== undefined) {
+        admit(leased);
+        return { status: 'held', row: leased };
+      }
+      // Inside the write transaction nothing moves: the row read now is the one that refused the lease.
+      const current = this.get<Row>(this.sql.holder(id));
+      if (current === undefined) return { status: 'missing' };
+      admit(current);
+      return { status: 'busy', row: current, holder: current.lease_owner ?? null };
+    });
+  }
+
+  create<Row>(row: NewSessionRow, texts: readonly string[]): Promise<Row> {
+    return this.group.write(() => {
+      const created = this.get<Row>(this.sql.create(row, texts))!;
+      this.insert(row.id, 1, texts, row.now);
+      return created;
+    });
+  }
+
+  /** Undefined when the update matched nothing (the lease is not this owner's, or no session). */
+  append<Row extends { next_seq: number }>(id: string, owner: string, now: number, changes: RowChanges, texts: readonly string[]): Promise<Row | undefined> {
+    return this.group.write(() => {
+      const updated = this.get<Row>(this.sql.append(id, owner, texts.length, now, changes, texts));
+      if (updated !== undefined) this.insert(id, Number(updated.next_seq) - texts.length, texts, now);
+      return updated;
+    });
+  }
+
+  private get<Row>(query: { sql: string; parameters: readonly unknown[] }): Row | undefined {
+    return this.group.prepare(query.sql).get(query.parameters) as Row | undefined;
+  }
+
+  private insert(id: string, firstSeq: number, texts: readonly string[], now: number): void {
+    for (let from = 0; from < texts.length; from += INSERT_BATCH) {
+      const { sql, parameters } = this.sql.insertMessages(id, firstSeq + from, texts.slice(from, from + INSERT_BATCH), now);
+      this.group.prepare(sql).run(parameters);
+    }
+  }
+}
