@@ -128,6 +128,23 @@ describe('RecentHistory bounds', () => {
     expect(recent.size.sessions).toBe(1);
   });
 
+  it('sizes an advanced tail as a fresh one: what came in counted, what fell out of the window not', () => {
+    const incremental = new RecentHistory(1_000_000);
+    const fresh = new RecentHistory(1_000_000);
+    incremental.set('s', 4, [message(10), message(20), message(30)]);
+    for (const [version, added] of [[6, [message(40), message(50)]], [8, [message(5), message(7)]], [9, [message(1000)]]] as const) {
+      const from = incremental.get('s', version - added.length)!;
+      const tail = [...from, ...added].slice(-3);
+      incremental.advance('s', from, version, added, tail);
+      fresh.set('s', version, tail);
+      expect(incremental.size).toEqual(fresh.size);
+    }
+    expect(incremental.get('s', 9)).toEqual([message(5), message(7), message(1000)]);
+    // A tail that is not the entry (another instance wrote in between): sized in full.
+    incremental.advance('s', [message(1)], 11, [message(2)], [message(1), message(2)]);
+    expect(incremental.size.bytes).toBe(bytesOf(1) + bytesOf(2));
+  });
+
   it('SESSION_HISTORY_MEMORY_MB is validated at start', () => {
     expect(loadConfig({ SESSION_HISTORY_MEMORY_MB: '0' }).sessionHistoryMemoryMb).toBe(0);
     expect(() => loadConfig({ SESSION_HISTORY_MEMORY_MB: '-1' })).toThrow(/SESSION_HISTORY_MEMORY_MB/);

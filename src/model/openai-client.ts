@@ -4,7 +4,7 @@ import { Agent, type Dispatcher } from 'undici';
 import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
 import { SseDataSplitter } from './sse-data.js';
-import type { AssistantMessage, FinishReason, ModelClient, ModelDelta, ModelRequest, ToolCall, Usage } from './types.js';
+import type { AssistantMessage, ChatMessage, FinishReason, ModelClient, ModelDelta, ModelRequest, ToolCall, Usage } from './types.js';
 import { mapUpstreamError, retryDelayMs, sleep, UpstreamHttpError, type UpstreamHeaders } from './upstream-errors.js';
 
 const OPENAI_BASE_URL = 'https://api.openai.com/v1';
@@ -51,7 +51,7 @@ export function createOpenAIModelClient(config: Config, version: string): ModelC
       path: endpoint.path,
       method: 'POST',
       headers: request.stream ? streamHeaders : jsonHeaders,
-      body: JSON.stringify(requestBody(request)),
+      body: requestBody(request),
       signal: request.signal,
       headersTimeout: idleMs,
       bodyTimeout: idleMs,
@@ -108,14 +108,37 @@ export function chatCompletionsEndpoint(baseUrl: string): { origin: string; path
   return { origin: url.origin, path: `${url.pathname.replace(/\/+$/, '')}/chat/completions${url.search}` };
 }
 
-function requestBody(request: ModelRequest): Record<string, unknown> {
-  const body: Record<string, unknown> = { model: request.model, messages: request.messages, stream: request.stream };
+function requestBody(request: ModelRequest): string {
+  const body: Record<string, unknown> = { model: request.model, stream: request.stream };
   if (request.tools.length > 0) body.tools = request.tools;
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
   if (request.responseFormat !== undefined) body.response_format = request.responseFormat;
   if (request.stream) body.stream_options = { include_usage: true };
-  return body;
+  // `stream` is always there, so the object is never empty: `{"messages":[…],` + the rest.
+  return `{"messages":${messagesJson(request.messages)},${JSON.stringify(body).slice(1)}`;
+}
+
+/**
+ * The JSON text of each message, kept while the message lives. A context is sent again on every
+ * step of a run and on every turn of a session (the history window holds the same objects), so each
+ * message is serialised once instead of once per call: for a 100-message session, that was most of
+ * a continued turn's own CPU (issue #13). Messages are never changed once in a context.
+ */
+const messageTexts = new WeakMap<ChatMessage, string>();
+
+function messagesJson(messages: readonly ChatMessage[]): string {
+  const texts = new Array<string>(messages.length);
+  for (let index = 0; index < messages.length; index++) {
+    const message = messages[index]!;
+    let text = messageTexts.get(message);
+    if (text === undefined) {
+      text = JSON.stringify(message);
+      messageTexts.set(message, text);
+    }
+    texts[index] = text;
+  }
+  return `[${texts.join(',')}]`;
 }
 
 function isIdleTimeout(error: unknown): boolean {

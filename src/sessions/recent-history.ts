@@ -37,8 +37,25 @@ export class RecentHistory {
   }
 
   set(sessionId: string, version: number, messages: readonly ChatMessage[]): void {
+    this.keep(sessionId, version, messages, sizeOf(messages));
+  }
+
+  /**
+   * After a commit: `tail` is `from` (the history this turn read) with `added` on its end, cut to
+   * the window. While `from` is still this session's entry, only what came and went is sized.
+   */
+  advance(sessionId: string, from: readonly ChatMessage[], version: number, added: readonly ChatMessage[], tail: readonly ChatMessage[]): void {
+    const entry = this.entries.get(sessionId);
+    const dropped = from.length + added.length - tail.length;
+    const bytes =
+      entry !== undefined && entry.messages === from && dropped <= from.length
+        ? entry.bytes + sizeOf(added) - sizeOf(from.slice(0, dropped))
+        : sizeOf(tail);
+    this.keep(sessionId, version, tail, bytes);
+  }
+
+  private keep(sessionId: string, version: number, messages: readonly ChatMessage[], bytes: number): void {
     this.drop(sessionId);
-    const bytes = messages.reduce((sum, message) => sum + approximateBytes(message), 0);
     // One session may take at most a quarter of the budget, so a few huge ones cannot flush the rest.
     if (bytes > this.maxBytes / 4) return;
     this.entries.set(sessionId, { version, messages, bytes });
@@ -63,20 +80,10 @@ export class RecentHistory {
   }
 }
 
-/** Sizes already estimated: a tail shares its message objects with the one before it, so a turn sizes only its new messages. */
-const sizes = new WeakMap<ChatMessage, number>();
+const sizeOf = (messages: readonly ChatMessage[]) => messages.reduce((sum, message) => sum + approximateBytes(message), 0);
 
 /** Rough heap size of a message: its strings (2 bytes a character at most) plus object overhead. */
 function approximateBytes(message: ChatMessage): number {
-  let bytes = sizes.get(message);
-  if (bytes === undefined) {
-    bytes = estimate(message);
-    sizes.set(message, bytes);
-  }
-  return bytes;
-}
-
-function estimate(message: ChatMessage): number {
   let characters = typeof message.content === 'string' ? message.content.length : 0;
   if ('tool_calls' in message) for (const call of message.tool_calls ?? []) characters += call.function.name.length + call.function.arguments.length + call.id.length;
   return 2 * characters + 200;

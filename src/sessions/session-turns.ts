@@ -195,7 +195,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         const session = await appendTurn(id, owner, added, isOwner ? changesOf(request) : {});
         held.committed();
         const tail = [...history, ...added].slice(-maxMessages);
-        recent?.set(id, session.nextSeq, tail);
+        recent?.advance(id, history, session.nextSeq, added, tail);
         // Not awaited: the turn is saved, and a hung Redis must not hold the answer back (put never throws).
         void cache?.put(id, session.nextSeq, maxMessages, tail);
       },
