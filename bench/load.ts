@@ -135,3 +135,70 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     loadGeneratorCpuMsPerRequest: perRequest((ownCpu.user + ownCpu.system) / 1000),
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+
+export interface Measured {
+  cpuMsPerRequest: number;
+  requestsPerSecond: number;
+  p50: number;
+  max: number;
+  failures: number;
+  failureSamples: string[];
+}
+
+export const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
+};
+
+/**
+ * Closed loop at steady state: CPU is read at two instants while all workers keep going, and divided
+ * by the requests that completed between them. Work in flight at either instant is cut the same way
+ * at both ends, so (unlike counting only requests started in the window and draining them) the
+ * estimate has no bias of up to c requests — which matters at c=64 when a loaded machine serves
+ * only a few hundred requests in the window.
+ */
+export async function steadyLoad(options: { origin: string; exchange: Exchange; concurrency: number; serverPid: number; warmupMs: number; durationMs: number }): Promise<Measured> {
+  const { origin, exchange, concurrency, serverPid, warmupMs, durationMs } = options;
+  const pool = new Pool(origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 60_000, bodyTimeout: 60_000 });
+  let phase: 'warmup' | 'measure' | 'stop' = 'warmup';
+  const latencies: number[] = [];
+  let failures = 0;
+  const failureSamples = new Set<string>();
+  const worker = async () => {
+    while (phase !== 'stop') {
+      const start = performance.now();
+      try {
+        await exchange(pool);
+        if (phase === 'measure') latencies.push(performance.now() - start);
+      } catch (error) {
+        failures++;
+        if (failureSamples.size < 5) failureSamples.add(error instanceof Error ? error.message.slice(0, 200) : String(error));
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, worker);
+  await sleep(warmupMs);
+  phase = 'measure';
+  const cpu0 = cpuMs(serverPid);
+  const t0 = performance.now();
+  await sleep(durationMs);
+  const cpu1 = cpuMs(serverPid);
+  const t1 = performance.now();
+  const completed = latencies.length;
+  phase = 'stop';
+  await Promise.all(workers);
+  await pool.close();
+  const measured = latencies.slice(0, completed).sort((a, b) => a - b);
+  return {
+    cpuMsPerRequest: (cpu1 - cpu0) / completed,
+    requestsPerSecond: (completed * 1000) / (t1 - t0),
+    p50: measured[Math.floor((measured.length - 1) / 2)] ?? NaN,
+    max: measured[measured.length - 1] ?? NaN,
+    failures,
+    failureSamples: [...failureSamples],
+  };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

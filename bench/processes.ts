@@ -84,17 +84,23 @@ async function failWithin<T>(promise: Promise<T>, exited: Promise<number | null>
 import type { FakeMode } from './exchanges.js';
 
 /** The fake OpenAI-compatible upstream from test/support, as its own process on a loopback port. */
-export async function startFakeProcess(mode: FakeMode, delayMs = 0): Promise<Child & { url: string }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'test/support/fake-upstream.ts', '--port', '0', '--host', '127.0.0.1', '--mode', mode, '--delay-ms', String(delayMs)],
-    { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } },
-  );
-  const { exited, stderr } = track(child, 'fake upstream');
+export function startFakeProcess(mode: FakeMode, delayMs = 0): Promise<Child & { url: string }> {
+  return startAnnouncingProcess('fake upstream', ['test/support/fake-upstream.ts', '--port', '0', '--host', '127.0.0.1', '--mode', mode, '--delay-ms', String(delayMs)]);
+}
+
+/** The bare agent endpoint of bench/bare-server.ts in front of `upstreamUrl`: the yardstick. */
+export function startBareProcess(upstreamUrl: string): Promise<Child & { url: string }> {
+  return startAnnouncingProcess('bare server', ['bench/bare-server.ts', '--upstream', upstreamUrl]);
+}
+
+/** A TypeScript server of ours that prints `{"url": …}` on its first line once it listens. */
+async function startAnnouncingProcess(name: string, args: string[]): Promise<Child & { url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } });
+  const { exited, stderr } = track(child, name);
   const firstLine = new Promise<string>((resolve) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
   });
-  const line = await failWithin(firstLine, exited, 15_000, 'fake upstream', stderr);
+  const line = await failWithin(firstLine, exited, 15_000, name, stderr);
   const url = (JSON.parse(line) as { url: string }).url;
   return { pid: child.pid!, url, origin: new URL(url).origin, stop: stopper(child, exited) };
 }

@@ -24,6 +24,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { ANSWER, chassisExchange, type Exchange } from './exchanges.js';
 import { cpuMs } from './proc-stats.js';
+import { median, steadyLoad, type Measured } from './load.js';
 import { repoRoot, startChassisProcess, startFakeProcess } from './processes.js';
 import { postgresSchema } from './postgres-schema.js';
 import { continueExchange, freeList, newSessionExchange, PROMPT, type SessionSource } from './session-exchanges.js';
@@ -129,68 +130,6 @@ function postgresSeeder(url: string): Seeder {
 
 // ---------------------------------------------------------------------------------------------
 
-interface Measured {
-  cpuMsPerRequest: number;
-  requestsPerSecond: number;
-  p50: number;
-  max: number;
-  failures: number;
-  failureSamples: string[];
-}
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
-};
-
-/**
- * Closed loop at steady state: CPU is read at two instants while all workers keep going, and divided
- * by the requests that completed between them. Work in flight at either instant is cut the same way
- * at both ends, so (unlike counting only requests started in the window and draining them) the
- * estimate has no bias of up to c requests — which matters at c=64 when a loaded machine serves
- * only a few hundred requests in the window.
- */
-async function steadyLoad(origin: string, exchange: Exchange, concurrency: number, serverPid: number): Promise<Measured> {
-  const pool = new Pool(origin, { connections: concurrency, pipelining: 1, keepAliveTimeout: 60_000, headersTimeout: 60_000, bodyTimeout: 60_000 });
-  let phase: 'warmup' | 'measure' | 'stop' = 'warmup';
-  const latencies: number[] = [];
-  let failures = 0;
-  const failureSamples = new Set<string>();
-  const worker = async () => {
-    while (phase !== 'stop') {
-      const start = performance.now();
-      try {
-        await exchange(pool);
-        if (phase === 'measure') latencies.push(performance.now() - start);
-      } catch (error) {
-        failures++;
-        if (failureSamples.size < 5) failureSamples.add(error instanceof Error ? error.message.slice(0, 200) : String(error));
-      }
-    }
-  };
-  const workers = Array.from({ length: concurrency }, worker);
-  await sleep(warmupMs);
-  phase = 'measure';
-  const cpu0 = cpuMs(serverPid);
-  const t0 = performance.now();
-  await sleep(durationMs);
-  const cpu1 = cpuMs(serverPid);
-  const t1 = performance.now();
-  const completed = latencies.length;
-  phase = 'stop';
-  await Promise.all(workers);
-  await pool.close();
-  const measured = latencies.slice(0, completed).sort((a, b) => a - b);
-  return {
-    cpuMsPerRequest: (cpu1 - cpu0) / completed,
-    requestsPerSecond: (completed * 1000) / (t1 - t0),
-    p50: measured[Math.floor((measured.length - 1) / 2)] ?? NaN,
-    max: measured[measured.length - 1] ?? NaN,
-    failures,
-    failureSamples: [...failureSamples],
-  };
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** N requests started at once, each on its own connection: wall time until all have answered, and server CPU. */
@@ -246,7 +185,7 @@ async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder:
   };
   try {
     const load = async (scenario: ScenarioName, exchange: Exchange, concurrency: number) => {
-      const measured = await steadyLoad(chassis.origin, exchange, concurrency, chassis.pid);
+      const measured = await steadyLoad({ origin: chassis.origin, exchange, concurrency, serverPid: chassis.pid, warmupMs, durationMs });
       runs[scenario].push(measured);
       log(
         `  ${name} ${scenario.padEnd(24)} ${measured.requestsPerSecond.toFixed(0).padStart(5)} req/s  cpu ${measured.cpuMsPerRequest.toFixed(3)} ms/req  ` +
