@@ -222,6 +222,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     redis,
     runDeadlineSeconds: config.runDeadlineSeconds,
     log: app.log,
+    observability,
   });
   // Runs left waiting by an earlier start are taken up once serving; let go of ours before the stores close.
   app.addHook('onReady', async () => approvals.start());
