@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { readFileSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest, FastifyInstance } from 'fastify';
 import { createContextKey, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -9,6 +8,7 @@ import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trac
 import type { Config } from '../config.js';
 import { ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient, ModelDelta } from '../model/index.js';
+import { VERSION } from '../version.js';
 import { segmentUsage } from './segment.js';
 import type { Instrument, TraceCarrier } from './types.js';
 
@@ -16,7 +16,6 @@ import type { Instrument, TraceCarrier } from './types.js';
 // for gen_ai.* and mcp.* (status Development: names may still change upstream), and the stable HTTP
 // server conventions for the request span.
 
-const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 /** Every model this server calls speaks OpenAI's Chat Completions. */
 const PROVIDER = 'openai';
 
