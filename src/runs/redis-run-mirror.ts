@@ -116,6 +116,8 @@ export class RedisRunMirror implements RunObserver {
       end,
       endedAt: fields.endedAt ? Number(fields.endedAt) : null,
       eventCount: count,
+      // Not mirrored: the approval store answers for runs hosted elsewhere.
+      mayAwaitApproval: true,
       follow: (afterSeq, signal) => this.follow(runId, afterSeq, signal),
     };
   }

@@ -10,6 +10,8 @@ export interface RunView {
   end: RunEnd | null;
   endedAt: number | null;
   eventCount: number;
+  /** False when the run cannot be waiting for approvals now (its latest events say so); true when it may. */
+  mayAwaitApproval: boolean;
   follow(afterSeq: number, signal?: AbortSignal): AsyncIterable<EventBatch>;
 }
 
@@ -65,7 +67,7 @@ export class RunRegistry {
    */
   adopt(info: RunInfo, events: readonly RunEvent[], cancel: () => void): RunLog {
     const log = new RunLog(info);
-    log.events.push(...events);
+    log.restore(events);
     this.runs.set(info.runId, log);
     this.cancelHandlers.set(info.runId, cancel);
     this.mirror?.seed(log);
@@ -133,6 +135,9 @@ function localView(log: RunLog): RunView {
     },
     get eventCount() {
       return log.events.length;
+    },
+    get mayAwaitApproval() {
+      return log.awaitingApproval;
     },
     follow: (afterSeq, signal) => log.follow(afterSeq, signal),
   };
