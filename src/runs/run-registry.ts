@@ -53,12 +53,7 @@ export class RunRegistry {
   }
 
   create(info: RunInfo, cancel: () => void): RunLog {
-    const log = new RunLog(info);
-    this.runs.set(info.runId, log);
-    this.cancelHandlers.set(info.runId, cancel);
-    this.mirror?.track(log);
-    log.onEnd(this.ended);
-    return log;
+    return this.register(new RunLog(info), cancel);
   }
 
   /**
@@ -68,9 +63,13 @@ export class RunRegistry {
   adopt(info: RunInfo, events: readonly RunEvent[], cancel: () => void): RunLog {
     const log = new RunLog(info);
     log.restore(events);
-    this.runs.set(info.runId, log);
-    this.cancelHandlers.set(info.runId, cancel);
-    this.mirror?.seed(log);
+    return this.register(log, cancel);
+  }
+
+  private register(log: RunLog, cancel: () => void): RunLog {
+    this.runs.set(log.info.runId, log);
+    this.cancelHandlers.set(log.info.runId, cancel);
+    this.mirror?.track(log);
     log.onEnd(this.ended);
     return log;
   }
