@@ -146,6 +146,37 @@ describe('tracing (OTLP/HTTP JSON to a real receiver)', () => {
     expect(tool.calls).toEqual([{ path: '/tmp/a' }]);
   });
 
+  it('puts a run resumed by the next start (state taken from the database) in the trace of the request that started it', async () => {
+    const receiver = await startOtlpReceiver();
+    const env = sessionEnv(fake.url, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, MCP_CONFIG_PATH: join(dir, 'none.json'), DATABASE_URL: `sqlite:${join(dir, 'resume.db')}` });
+    let paused: any;
+    try {
+      const first = await startApp(env, { tools: [recordingTool('delete_file')] });
+      try {
+        fake.reset();
+        fake.script({ kind: 'tool_calls', calls: [{ id: 'call_1', name: 'delete_file', arguments: '{"path":"/tmp/a"}' }] });
+        paused = await (await post(`${first.url}/api/v1/agent/completion`, { message: 'clean up', model: 'm-restart' }, { traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01` })).json();
+      } finally {
+        await first.close();
+      }
+      const second = await startApp(env, { tools: [recordingTool('delete_file')] });
+      try {
+        fake.script({ kind: 'text', content: 'Deleted.' });
+        expect((await decide(second.url, paused.run_id, paused.pending_approvals[0].approval_id, { decision: 'approve' })).status).toBe(200);
+        expect((await waitForRun(second.url, paused.run_id, finished)).status).toBe('completed');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await receiver.close();
+    }
+    const http = only(receiver.spans, (span) => span.name === 'POST /api/v1/agent/completion', 'HTTP span');
+    const resumed = only(receiver.spans, (span) => span.name === 'invoke_agent' && span.attributes['chassis.run.resumed'] === true, 'resumed run span');
+    expect(resumed.traceId).toBe(TRACE_ID);
+    expect(resumed.parentSpanId).toBe(http.spanId);
+    expect(only(receiver.spans, (span) => span.name === 'execute_tool delete_file', 'tool span').parentSpanId).toBe(resumed.spanId);
+  });
+
   it('sends prompt, completion and tool arguments and results with OTEL_CAPTURE_CONTENT=true', async () => {
     const { receiver } = await tracedToolRun({ OTEL_CAPTURE_CONTENT: 'true' });
     const chats = receiver.spans.filter((span) => span.name === 'chat m-traced');
