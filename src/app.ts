@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import cors from '@fastify/cors';
 import { accountMigrations, createAccounts, type Accounts } from './accounts/index.js';
@@ -39,8 +38,7 @@ import { createSessions, sessionMigrations } from './sessions/index.js';
 import { createObservability } from './observability/index.js';
 import { retentionMigrations, startRetention } from './retention/index.js';
 import { builtinTools, createMcpTools, ToolRegistry, type McpTools, type Tool } from './tools/index.js';
-
-const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+import { VERSION } from './version.js';
 
 /** What a test or an embedding product may swap in; everything else comes from config. */
 export interface AppOverrides {
@@ -222,6 +220,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     redis,
     runDeadlineSeconds: config.runDeadlineSeconds,
     log: app.log,
+    observability,
   });
   // Runs left waiting by an earlier start are taken up once serving; let go of ours before the stores close.
   app.addHook('onReady', async () => approvals.start());

@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ApprovalService } from '../src/approvals/index.js';
 import { post, readSse, startApp, type TestApp } from './support/app.js';
 import { decide, finished, getJson, recordingTool, waitForRun } from './support/approvals.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
@@ -91,6 +92,34 @@ describe('tool approvals', () => {
     const messages = history.body.messages.map((entry: any) => entry.message ?? entry);
     expect(messages.map((message: any) => message.role)).toEqual(['user', 'assistant', 'tool', 'assistant']);
     expect(historyProblem(messages.slice(1))).toBeNull();
+  });
+
+  it('GET /runs/{id} asks the approval store only about a run whose latest events are approvals', async () => {
+    const waiting = vi.spyOn(ApprovalService.prototype, 'waiting');
+    try {
+      // A run that never pauses: polled while it streams, no store query.
+      fake.script({ kind: 'text', content: 'slow answer', chunkSize: 1, delayMs: 30 });
+      const streamed = await complete({ message: 'hi', stream: true });
+      const runId = streamed.headers.get('x-run-id')!;
+      await fake.waitForRequests(1);
+      expect((await getJson(runUrl(runId), alice)).body.status).toBe('running');
+      expect((await getJson(runUrl(runId), alice)).body.status).toBe('running');
+      await readSse(streamed);
+      expect(waiting).not.toHaveBeenCalled();
+
+      // A paused run: the store tells waiting_approval and its pending approvals; once resumed and done, no more queries.
+      const answer = await pausedRun();
+      expect((await getJson(runUrl(answer.run_id), alice)).body).toMatchObject({ status: 'waiting_approval', pending_approvals: answer.pending_approvals });
+      expect(waiting).toHaveBeenCalledTimes(1);
+      fake.script({ kind: 'text', content: 'Deleted.' });
+      await decide(app.url, answer.run_id, answer.pending_approvals[0].approval_id, { decision: 'approve' }, alice);
+      await waitForRun(app.url, answer.run_id, finished, alice);
+      const calls = waiting.mock.calls.length;
+      expect((await getJson(runUrl(answer.run_id), alice)).body.status).toBe('completed');
+      expect(waiting).toHaveBeenCalledTimes(calls);
+    } finally {
+      waiting.mockRestore();
+    }
   });
 
   it('deny → the tool never runs and the model reads "Denied by the user: <reason>"', async () => {

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { post, readSse, startApp, type TestApp } from './support/app.js';
+import { decide, finished, recordingTool, waitForRun } from './support/approvals.js';
+import { sessionEnv } from './support/sessions.js';
 
 let fake: FakeUpstream;
 beforeAll(async () => {
@@ -80,6 +82,54 @@ describe('GET /metrics', () => {
       expect(sample(text, 'chassis_sse_streams_open')).toBe(0);
       expect(sample(text, 'process_cpu_user_seconds_total')).toBeGreaterThan(0);
       expect(sample(text, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('counts a run resumed after an approval as its own segment: waiting once, then its real end, tokens once', async () => {
+    const tool = recordingTool('delete_file');
+    const t = await startApp(sessionEnv(fake.url, { METRICS_ENABLED: 'true' }), { tools: [tool] });
+    try {
+      fake.reset();
+      fake.script(
+        { kind: 'tool_calls', calls: [{ id: 'call_1', name: 'delete_file', arguments: '{"path":"/tmp/a"}' }], usage: { prompt_tokens: 10, completion_tokens: 5 } },
+        { kind: 'text', content: 'Deleted.', usage: { prompt_tokens: 20, completion_tokens: 2 } },
+      );
+      const paused = (await (await post(`${t.url}/api/v1/agent/completion`, { message: 'clean up', model: 'm-approve' })).json()) as any;
+      expect(paused.stop_reason).toBe('approval_required');
+      const before = await (await scrape(t)).text();
+      expect(sample(before, 'chassis_runs_total', { outcome: 'waiting', code: '' })).toBe(1);
+      expect(sample(before, 'chassis_runs_total', { outcome: 'completed', code: '' })).toBeUndefined();
+
+      expect((await decide(t.url, paused.run_id, paused.pending_approvals[0].approval_id, { decision: 'approve' })).status).toBe(200);
+      expect((await waitForRun(t.url, paused.run_id, finished)).status).toBe('completed');
+      const text = await (await scrape(t)).text();
+      expect(sample(text, 'chassis_runs_total', { outcome: 'waiting', code: '' })).toBe(1);
+      expect(sample(text, 'chassis_runs_total', { outcome: 'completed', code: '' })).toBe(1);
+      expect(sample(text, 'chassis_run_duration_seconds_count', { outcome: 'waiting' })).toBe(1);
+      expect(sample(text, 'chassis_run_duration_seconds_count', { outcome: 'completed' })).toBe(1);
+      // The resumed outcome carries the whole run's usage (30/7); the first segment counted its 10/5 already.
+      expect(sample(text, 'chassis_tokens_total', { model: 'm-approve', agent: 'none', direction: 'input' })).toBe(30);
+      expect(sample(text, 'chassis_tokens_total', { model: 'm-approve', agent: 'none', direction: 'output' })).toBe(7);
+      expect(sample(text, 'chassis_tool_calls_total', { tool: 'delete_file', outcome: 'ok' })).toBe(1);
+      expect(sample(text, 'chassis_runs_running')).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('counts a run cancelled while it waits for an approval as cancelled', async () => {
+    const t = await startApp(sessionEnv(fake.url, { METRICS_ENABLED: 'true' }), { tools: [recordingTool('delete_file')] });
+    try {
+      fake.reset();
+      fake.script({ kind: 'tool_calls', calls: [{ id: 'call_1', name: 'delete_file', arguments: '{"path":"/tmp/a"}' }] });
+      const paused = (await (await post(`${t.url}/api/v1/agent/completion`, { message: 'clean up' })).json()) as any;
+      expect((await post(`${t.url}/api/v1/agent/runs/${paused.run_id}/cancel`, {})).status).toBeLessThan(300);
+      expect((await waitForRun(t.url, paused.run_id, finished)).status).toBe('cancelled');
+      const text = await (await scrape(t)).text();
+      expect(sample(text, 'chassis_runs_total', { outcome: 'waiting', code: '' })).toBe(1);
+      expect(sample(text, 'chassis_runs_total', { outcome: 'cancelled', code: 'RUN_CANCELLED' })).toBe(1);
     } finally {
       await t.close();
     }

@@ -6,6 +6,8 @@ import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js
 import { post, startApp } from './support/app.js';
 import { startStreamableHttpMcp, type TestHttpMcp } from './support/mcp-servers.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.js';
+import { decide, finished, recordingTool, waitForRun } from './support/approvals.js';
+import { sessionEnv } from './support/sessions.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_SPAN = '00f067aa0ba902b7';
@@ -98,6 +100,81 @@ describe('tracing (OTLP/HTTP JSON to a real receiver)', () => {
     // The request's log line names its trace and span.
     const line = logs.find((entry) => entry.msg === 'request' && entry.route === '/api/v1/agent/completion');
     expect(line).toMatchObject({ trace_id: TRACE_ID, span_id: http.spanId });
+  });
+
+  it('spans a run resumed after an approval as a second invoke_agent in the same trace, with its chat and execute_tool children', async () => {
+    const receiver = await startOtlpReceiver();
+    const tool = recordingTool('delete_file');
+    let paused: any;
+    const t = await startApp(sessionEnv(fake.url, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, MCP_CONFIG_PATH: join(dir, 'none.json') }), { tools: [tool] });
+    try {
+      fake.reset();
+      fake.script(
+        { kind: 'tool_calls', calls: [{ id: 'call_1', name: 'delete_file', arguments: '{"path":"/tmp/a"}' }], usage: { prompt_tokens: 10, completion_tokens: 5 } },
+        { kind: 'text', content: 'Deleted.', usage: { prompt_tokens: 20, completion_tokens: 2 } },
+      );
+      const started = await post(`${t.url}/api/v1/agent/completion`, { message: 'clean up', model: 'm-approve' }, { traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01` });
+      paused = await started.json();
+      expect(paused.stop_reason).toBe('approval_required');
+      expect((await decide(t.url, paused.run_id, paused.pending_approvals[0].approval_id, { decision: 'approve' })).status).toBe(200);
+      expect((await waitForRun(t.url, paused.run_id, finished)).status).toBe('completed');
+    } finally {
+      await t.close();
+      await receiver.close();
+    }
+    const spans = receiver.spans;
+    const http = only(spans, (span) => span.name === 'POST /api/v1/agent/completion', 'HTTP span');
+    const runs = spans.filter((span) => span.name === 'invoke_agent');
+    expect(runs).toHaveLength(2);
+    const first = runs.find((span) => span.attributes['chassis.run.resumed'] === undefined)!;
+    const resumed = only(runs, (span) => span.attributes['chassis.run.resumed'] === true, 'resumed run span');
+    // Both segments are in the caller's trace, under the request that started the run.
+    for (const run of [first, resumed]) {
+      expect(run.traceId).toBe(TRACE_ID);
+      expect(run.parentSpanId).toBe(http.spanId);
+      expect(run.attributes['chassis.run.id']).toBe(paused.run_id);
+    }
+    expect(first.attributes).toMatchObject({ 'chassis.run.status': 'waiting', 'gen_ai.response.finish_reasons': ['approval_required'], 'gen_ai.usage.input_tokens': 10 });
+    // The resumed segment reports what it used, not the run's total again.
+    expect(resumed.attributes).toMatchObject({ 'chassis.run.status': 'completed', 'gen_ai.usage.input_tokens': 20, 'gen_ai.usage.output_tokens': 2, 'gen_ai.conversation.id': paused.session_id });
+
+    const chats = spans.filter((span) => span.name === 'chat m-approve');
+    expect(chats.map((chat) => chat.parentSpanId).sort()).toEqual([first.spanId, resumed.spanId].sort());
+    const executed = only(spans, (span) => span.name === 'execute_tool delete_file', 'tool span');
+    expect(executed.parentSpanId).toBe(resumed.spanId);
+    expect(executed.traceId).toBe(TRACE_ID);
+    expect(tool.calls).toEqual([{ path: '/tmp/a' }]);
+  });
+
+  it('puts a run resumed by the next start (state taken from the database) in the trace of the request that started it', async () => {
+    const receiver = await startOtlpReceiver();
+    const env = sessionEnv(fake.url, { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, MCP_CONFIG_PATH: join(dir, 'none.json'), DATABASE_URL: `sqlite:${join(dir, 'resume.db')}` });
+    let paused: any;
+    try {
+      const first = await startApp(env, { tools: [recordingTool('delete_file')] });
+      try {
+        fake.reset();
+        fake.script({ kind: 'tool_calls', calls: [{ id: 'call_1', name: 'delete_file', arguments: '{"path":"/tmp/a"}' }] });
+        paused = await (await post(`${first.url}/api/v1/agent/completion`, { message: 'clean up', model: 'm-restart' }, { traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01` })).json();
+      } finally {
+        await first.close();
+      }
+      const second = await startApp(env, { tools: [recordingTool('delete_file')] });
+      try {
+        fake.script({ kind: 'text', content: 'Deleted.' });
+        expect((await decide(second.url, paused.run_id, paused.pending_approvals[0].approval_id, { decision: 'approve' })).status).toBe(200);
+        expect((await waitForRun(second.url, paused.run_id, finished)).status).toBe('completed');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await receiver.close();
+    }
+    const http = only(receiver.spans, (span) => span.name === 'POST /api/v1/agent/completion', 'HTTP span');
+    const resumed = only(receiver.spans, (span) => span.name === 'invoke_agent' && span.attributes['chassis.run.resumed'] === true, 'resumed run span');
+    expect(resumed.traceId).toBe(TRACE_ID);
+    expect(resumed.parentSpanId).toBe(http.spanId);
+    expect(only(receiver.spans, (span) => span.name === 'execute_tool delete_file', 'tool span').parentSpanId).toBe(resumed.spanId);
   });
 
   it('sends prompt, completion and tool arguments and results with OTEL_CAPTURE_CONTENT=true', async () => {

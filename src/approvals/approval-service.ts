@@ -1,10 +1,11 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { cancelledError, clientSideTurn, driveRun, Run, type AgentDeps, type AgentRunInput, type Checkpoint, type Decision, type PausedTurn, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
+import { cancelledError, clientSideTurn, driveRun, Run, type AgentDeps, type AgentRunInput, type Checkpoint, type Decision, type PausedTurn, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../agent/index.js';
 import { ChassisError, forbidden, notFound } from '../errors.js';
 import { randomId } from '../random-id.js';
 import type { ChatMessage } from '../model/types.js';
 import type { ResponseFormats } from '../agents/resolve.js';
+import type { Observability, RunFacts, TraceCarrier } from '../observability/index.js';
 import type { Principal } from '../principal.js';
 import type { RedisConnection } from '../redis/index.js';
 import type { RunEvent, RunInfo, RunLog, RunRegistry } from '../runs/index.js';
@@ -33,6 +34,8 @@ export interface ApprovalServiceOptions {
   redis?: RedisConnection;
   runDeadlineSeconds: number;
   log: FastifyBaseLogger;
+  /** Metrics and traces: each resumed segment is observed as launchRun observes a run's start. */
+  observability?: Pick<Observability, 'run' | 'carrier'>;
 }
 
 /** What a run stores to go on anywhere: plain JSON. */
@@ -54,6 +57,8 @@ interface ParkedState {
   };
   checkpoint: Checkpoint;
   turn: PausedTurn | null;
+  /** Where the run's spans hang (tracing was on when it paused), so its resumed segments join that trace. */
+  trace?: TraceCarrier;
 }
 
 /** A waiting (or resumed) run whose live log is on this instance. */
@@ -206,6 +211,8 @@ export class ApprovalService {
         checkpoint,
         turn: pausedTurn,
       };
+      const carrier = this.options.observability?.carrier();
+      if (carrier !== undefined) state.trace = carrier;
       const record: PausedRunRecord = {
         runId,
         ownerId: log.info.ownerId,
@@ -402,9 +409,31 @@ export class ApprovalService {
     await this.drive(run, hosted, state, decisions);
   }
 
-  /** Runs the loop on from the checkpoint in the run's log; a run cancelled while waiting comes here with its signal aborted. */
+  /**
+   * Runs the loop on from the checkpoint in the run's log; a run cancelled while waiting comes here
+   * with its signal aborted. Observed as one segment of the run (metrics, its `invoke_agent` span).
+   */
   private async drive(run: Run, hosted: Hosted, state: ParkedState, decisions: Map<string, Decision>): Promise<void> {
-    const { store, sessions, agent, log: logger } = this.options;
+    const { store, observability, log: logger } = this.options;
+    const runId = run.id;
+    const facts: RunFacts = {
+      runId,
+      sessionId: state.info.sessionId,
+      model: state.input.model,
+      agent: state.input.agent ?? null,
+      stream: state.input.stream,
+      resumed: { usage: state.checkpoint.usage, ...(state.trace === undefined ? {} : { trace: state.trace }) },
+    };
+    const segment = () => this.segment(run, hosted, state, decisions);
+    const outcome = observability === undefined ? await segment() : await observability.run(null, facts, segment);
+    if (outcome.status !== 'waiting') {
+      await store.finish(runId, Date.now()).catch((error: unknown) => logger.warn({ err: error, runId }, 'could not mark a resumed run finished'));
+      this.unhost(runId);
+    }
+  }
+
+  private async segment(run: Run, hosted: Hosted, state: ParkedState, decisions: Map<string, Decision>): Promise<RunOutcome> {
+    const { sessions, agent, log: logger } = this.options;
     const runId = run.id;
     let turn: Turn;
     try {
@@ -414,9 +443,7 @@ export class ApprovalService {
       run.end();
       hosted.log.append({ type: 'error', run_id: runId, session_id: state.info.sessionId, detail: failure.detail, code: failure.code });
       hosted.log.finish({ status: 'failed', stopReason: null, usage: state.checkpoint.usage, error: { detail: failure.detail, code: failure.code, status: failure.status } });
-      await store.finish(runId, Date.now()).catch(() => undefined);
-      this.unhost(runId);
-      return;
+      return { status: 'failed', content: '', toolCalls: [], usage: state.checkpoint.usage, stopReason: null, error: failure };
     }
     const parked = state.input;
     const settings: RunSettings = {
@@ -434,7 +461,7 @@ export class ApprovalService {
       approvalRequired: parked.approvalRequired,
       ...(parked.responseFormat === undefined ? {} : { responseFormat: this.options.responseFormats.checkForSchema(parked.responseFormat) }),
     };
-    const outcome = await driveRun({
+    return driveRun({
       run,
       turn,
       log: hosted.log,
@@ -444,10 +471,6 @@ export class ApprovalService {
       resume: { checkpoint: state.checkpoint, decisions },
       onPause: this.pauser(hosted.log, input, turn, settings),
     });
-    if (outcome.status !== 'waiting') {
-      await store.finish(runId, Date.now()).catch((error: unknown) => logger.warn({ err: error, runId }, 'could not mark a resumed run finished'));
-      this.unhost(runId);
-    }
   }
 
   private async cancelWaiting(runId: string, hosted: Hosted): Promise<void> {

@@ -9,6 +9,27 @@ export interface HealthCheck {
   check(): Promise<boolean>;
 }
 
+export interface StoreStates {
+  /** Each store: true up, false down, null not configured. */
+  stores: Record<string, boolean | null>;
+  requiredDown: boolean;
+  optionalDown: boolean;
+}
+
+/** Asks every store at once; a check that throws counts as down. Shared by /health and /ready. */
+export async function checkStores(checks: HealthCheck[]): Promise<StoreStates> {
+  const states: StoreStates = { stores: { db: null, redis: null }, requiredDown: false, optionalDown: false };
+  await Promise.all(
+    checks.map(async (health) => {
+      const ok = await health.check().catch(() => false);
+      states.stores[health.name] = ok;
+      if (!ok && health.required) states.requiredDown = true;
+      if (!ok && !health.required) states.optionalDown = true;
+    }),
+  );
+  return states;
+}
+
 const HealthResponse = Type.Object({
   status: Type.String({ description: 'ok | degraded | unavailable | shutting_down' }),
   stores: Type.Record(Type.String(), Type.Union([Type.Boolean(), Type.Null()])),
@@ -18,17 +39,7 @@ const HealthResponse = Type.Object({
 
 export function registerHealthRoutes(app: FastifyInstance, checks: () => HealthCheck[], isClosing: () => boolean, version: string, userAuthEnabled = false): void {
   const handler = async (_request: unknown, reply: import('fastify').FastifyReply) => {
-    const stores: Record<string, boolean | null> = { db: null, redis: null };
-    let requiredDown = false;
-    let optionalDown = false;
-    await Promise.all(
-      checks().map(async (health) => {
-        const ok = await health.check().catch(() => false);
-        stores[health.name] = ok;
-        if (!ok && health.required) requiredDown = true;
-        if (!ok && !health.required) optionalDown = true;
-      }),
-    );
+    const { stores, requiredDown, optionalDown } = await checkStores(checks());
     const status = isClosing() ? 'shutting_down' : requiredDown ? 'unavailable' : optionalDown ? 'degraded' : 'ok';
     return reply.code(status === 'shutting_down' || status === 'unavailable' ? 503 : 200).send({ status, stores, version, user_auth_enabled: userAuthEnabled });
   };

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '../json-schema.js';
 import { scrubAddresses, type McpTools } from '../tools/index.js';
-import type { HealthCheck } from './health-routes.js';
+import { checkStores, type HealthCheck } from './health-routes.js';
 
 const McpServerState = Type.Object({
   name: Type.String(),
@@ -40,12 +40,7 @@ export function registerReadyRoutes(app: FastifyInstance, checks: () => HealthCh
       },
     },
     async (_request, reply) => {
-      const results: Record<string, boolean | null> = { db: null, redis: null };
-      await Promise.all(
-        checks().map(async (health) => {
-          results[health.name] = await health.check().catch(() => false);
-        }),
-      );
+      const { stores: results, requiredDown, optionalDown } = await checkStores(checks());
       const servers = mcp.status().map((server) => ({
         name: server.name,
         state: server.state,
@@ -54,7 +49,8 @@ export function registerReadyRoutes(app: FastifyInstance, checks: () => HealthCh
         required: server.required,
         last_error: server.lastError === null ? null : withoutAddresses(server.lastError),
       }));
-      const ready = Object.values(results).every((ok) => ok !== false) && servers.every((server) => !server.required || server.state === 'ready');
+      // Unlike /health (degraded), a configured Redis that is down makes the instance not ready.
+      const ready = !requiredDown && !optionalDown && servers.every((server) => !server.required || server.state === 'ready');
       const status = isClosing() ? 'shutting_down' : ready ? 'ready' : 'not_ready';
       return reply.code(status === 'ready' ? 200 : 503).send({ status, checks: results, mcp: servers });
     },

@@ -59,15 +59,16 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
     const recorded = await deps.approvals?.recorded(runId);
     if (recorded == null) return null;
     const log = new RunLog(recorded.info);
-    log.events.push(...recorded.events);
-    return { info: log.info, status: 'running', end: null, endedAt: null, eventCount: log.events.length, follow: async function* (afterSeq) {
+    log.restore(recorded.events);
+    return { info: log.info, status: 'running', end: null, endedAt: null, eventCount: log.events.length, mayAwaitApproval: true, follow: async function* (afterSeq) {
       if (afterSeq < log.events.length) yield { firstSeq: afterSeq + 1, events: log.events.slice(afterSeq) };
     } };
   }
 
   async function describeRun(view: RunView) {
     const described = describe(view);
-    if (view.status !== 'running' || deps.approvals === undefined) return described;
+    // A poll of a run that never paused (or has resumed) costs no approval-store query.
+    if (view.status !== 'running' || !view.mayAwaitApproval || deps.approvals === undefined) return described;
     const pending = await deps.approvals.waiting(view.info.runId);
     return pending === null ? described : { ...described, status: 'waiting_approval', pending_approvals: pending };
   }

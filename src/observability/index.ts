@@ -4,17 +4,22 @@ import type { Config } from '../config.js';
 import type { RateLimiter } from '../limits/index.js';
 import type { ModelClient } from '../model/index.js';
 import type { ToolRegistry } from '../tools/index.js';
-import type { Instrument, McpInstrument, ObservedSources, RunFacts } from './types.js';
+import type { Instrument, McpInstrument, ObservedSources, RunFacts, TraceCarrier } from './types.js';
 
-export type { Instrument, McpInstrument, ObservedSources, RunFacts } from './types.js';
+export type { Instrument, McpInstrument, ObservedSources, ResumedSegment, RunFacts, TraceCarrier } from './types.js';
 
 /** Metrics and tracing as the rest of the server sees them: wrappers that do nothing when both are off. */
 export interface Observability {
   model(model: ModelClient): ModelClient;
   limiter(limiter: RateLimiter): RateLimiter;
   tools(registry: ToolRegistry): void;
-  /** Runs `drive` (one agent run) inside whatever the parts record around a run. */
-  run(request: FastifyRequest, facts: RunFacts, drive: () => Promise<RunOutcome>): Promise<RunOutcome>;
+  /**
+   * Runs `drive` (one agent run, or one segment of a run resumed after approvals: `facts.resumed`)
+   * inside whatever the parts record around a run. Every segment of every run goes through here once.
+   */
+  run(request: FastifyRequest | null, facts: RunFacts, drive: () => Promise<RunOutcome>): Promise<RunOutcome>;
+  /** Called inside a run that pauses: what to store so its resumed segments join its trace. */
+  carrier(): TraceCarrier | undefined;
   /** For the MCP client: absent when tracing is off. */
   mcp: McpInstrument | undefined;
   watch(sources: ObservedSources): void;
@@ -52,6 +57,7 @@ export async function createObservability(config: Config, app: FastifyInstance):
       }
       return next();
     },
+    carrier: () => parts.find((part) => part.carrier !== undefined)?.carrier?.(),
     mcp: parts.find((part) => part.mcp !== undefined)?.mcp,
     watch(sources) {
       for (const part of parts) part.watch?.(sources);

@@ -11,6 +11,7 @@ import type { RateLimiter } from '../limits/index.js';
 import type { ModelClient, ModelDelta, ModelRequest } from '../model/index.js';
 import type { ToolInterceptor } from '../tools/registry.js';
 import { BoundedLabel, limitName } from './labels.js';
+import { segmentUsage } from './segment.js';
 import { CounterFamily, HistogramFamily } from './series.js';
 import type { Instrument, ObservedSources, RunFacts } from './types.js';
 
@@ -40,8 +41,8 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
 
   const httpRequests = new CounterFamily('chassis_http_requests_total', 'HTTP requests by route template and status', ['method', 'route', 'status']);
   const httpDuration = new HistogramFamily('chassis_http_request_duration_seconds', 'Time to answer an HTTP request (SSE streams excluded)', ['method', 'route'], HTTP_BUCKETS);
-  const runsTotal = new CounterFamily('chassis_runs_total', 'Agent runs by outcome (completed, max_steps, failed, cancelled) and error code', ['outcome', 'code']);
-  const runDuration = new HistogramFamily('chassis_run_duration_seconds', 'Agent run duration', ['outcome'], RUN_BUCKETS);
+  const runsTotal = new CounterFamily('chassis_runs_total', 'Agent runs by outcome (completed, max_steps, failed, cancelled) and error code; waiting: a pause for approvals, the resumed run counts again when it ends', ['outcome', 'code']);
+  const runDuration = new HistogramFamily('chassis_run_duration_seconds', 'Agent run duration; a run that pauses for approvals is timed per segment, never the wait', ['outcome'], RUN_BUCKETS);
   const modelCalls = new CounterFamily('chassis_model_calls_total', 'Model calls by model and outcome (ok or the error code)', ['model', 'outcome']);
   const modelLatency = new HistogramFamily('chassis_model_call_duration_seconds', 'Model call duration, first byte sent to last byte read', ['model'], MODEL_BUCKETS);
   const modelTtft = new HistogramFamily('chassis_model_time_to_first_token_seconds', 'Streamed model calls: time to the first text or reasoning token', ['model'], MODEL_BUCKETS);
@@ -172,8 +173,9 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
       if (store !== undefined) storeErrors.inc([store]);
       const model = models.of(facts.model);
       const agent = agents.of(facts.agent);
-      if (outcome.usage.prompt_tokens > 0) tokens.inc([model, agent, 'input'], outcome.usage.prompt_tokens);
-      if (outcome.usage.completion_tokens > 0) tokens.inc([model, agent, 'output'], outcome.usage.completion_tokens);
+      const usage = segmentUsage(outcome.usage, facts);
+      if (usage.prompt_tokens > 0) tokens.inc([model, agent, 'input'], usage.prompt_tokens);
+      if (usage.completion_tokens > 0) tokens.inc([model, agent, 'output'], usage.completion_tokens);
       return outcome;
     },
   };

@@ -1,7 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { readFileSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest, FastifyInstance } from 'fastify';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
+import { createContextKey, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -9,20 +8,24 @@ import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trac
 import type { Config } from '../config.js';
 import { ChassisError } from '../errors.js';
 import type { ChatMessage, ModelClient, ModelDelta } from '../model/index.js';
-import type { Instrument } from './types.js';
+import { VERSION } from '../version.js';
+import { segmentUsage } from './segment.js';
+import type { Instrument, TraceCarrier } from './types.js';
 
 // Conventions followed (pinned; README "Tracing"): OpenTelemetry semantic-conventions-genai v0.1.0
 // for gen_ai.* and mcp.* (status Development: names may still change upstream), and the stable HTTP
 // server conventions for the request span.
 
-const VERSION: string = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
 /** Every model this server calls speaks OpenAI's Chat Completions. */
 const PROVIDER = 'openai';
 
-const headerGetter: TextMapGetter<FastifyRequest['headers']> = {
+const headerGetter: TextMapGetter<FastifyRequest['headers'] | TraceCarrier> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key],
 };
+
+/** Kept in a run's context: what its `invoke_agent` span hangs under, so a resumed segment hangs there too. */
+const RUN_PARENT = createContextKey('chassis.run.parent');
 
 /**
  * OTEL_EXPORTER_OTLP_ENDPOINT: spans over OTLP/HTTP (JSON), one provider per app and nothing
@@ -82,7 +85,9 @@ export async function createTracing(config: Config, app: FastifyInstance): Promi
 
   return {
     async run(request, facts, drive) {
-      const parent = requestContexts.get(request) ?? ROOT_CONTEXT;
+      // A resumed segment has no request: it joins the run's trace under the same parent as the first.
+      const stored = facts.resumed?.trace;
+      const parent = stored !== undefined ? propagator.extract(ROOT_CONTEXT, stored, headerGetter) : ((request === null ? undefined : requestContexts.get(request)) ?? ROOT_CONTEXT);
       const attributes: Record<string, string | boolean> = {
         'gen_ai.operation.name': 'invoke_agent',
         'gen_ai.provider.name': PROVIDER,
@@ -92,12 +97,14 @@ export async function createTracing(config: Config, app: FastifyInstance): Promi
       };
       if (facts.agent !== null) attributes['gen_ai.agent.name'] = facts.agent;
       if (facts.sessionId !== null) attributes['gen_ai.conversation.id'] = facts.sessionId;
+      if (facts.resumed !== undefined) attributes['chassis.run.resumed'] = true;
       const span = tracer.startSpan(facts.agent === null ? 'invoke_agent' : `invoke_agent ${facts.agent}`, { kind: SpanKind.INTERNAL, attributes }, parent);
       try {
-        const outcome = await current.run(trace.setSpan(parent, span), drive);
+        const outcome = await current.run(trace.setSpan(parent, span).setValue(RUN_PARENT, parent), drive);
+        const usage = segmentUsage(outcome.usage, facts);
         span.setAttributes({
-          'gen_ai.usage.input_tokens': outcome.usage.prompt_tokens,
-          'gen_ai.usage.output_tokens': outcome.usage.completion_tokens,
+          'gen_ai.usage.input_tokens': usage.prompt_tokens,
+          'gen_ai.usage.output_tokens': usage.completion_tokens,
           'chassis.run.status': outcome.status,
         });
         if (outcome.stopReason !== null) span.setAttribute('gen_ai.response.finish_reasons', [outcome.stopReason]);
@@ -106,6 +113,14 @@ export async function createTracing(config: Config, app: FastifyInstance): Promi
       } finally {
         span.end();
       }
+    },
+
+    carrier() {
+      const parent = current.getStore()?.getValue(RUN_PARENT) as Context | undefined;
+      if (parent === undefined) return undefined;
+      const carrier: TraceCarrier = {};
+      propagator.inject(parent, carrier, { set: (headers, key, value) => (headers[key] = value) });
+      return Object.keys(carrier).length === 0 ? undefined : carrier;
     },
 
     wrapModel: (model): ModelClient => ({

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { RunOutcome, RunTracker } from '../agent/index.js';
 import type { RateLimiter } from '../limits/index.js';
 import type { ModelClient } from '../model/index.js';
+import type { Usage } from '../model/types.js';
 import type { RedisConnection } from '../redis/index.js';
 import type { ToolInterceptor } from '../tools/registry.js';
 import type { McpTools } from '../tools/index.js';
@@ -14,7 +15,23 @@ export interface RunFacts {
   /** The named agent (src/agents/catalog.ts) once runs can name one; null until then. */
   agent: string | null;
   stream: boolean;
+  /** Set when this is a run going on after approvals (a later segment of the same run). */
+  resumed?: ResumedSegment;
 }
+
+/**
+ * A run that paused for approvals is observed one segment at a time: the start up to the pause,
+ * then each resumption up to its end or next pause. A later segment counts only what it adds.
+ */
+export interface ResumedSegment {
+  /** What the earlier segments used (the checkpoint's usage, which the run's own total includes). */
+  usage: Usage;
+  /** The trace context recorded at the pause (`carrier()`), so the segment joins the run's trace. */
+  trace?: TraceCarrier;
+}
+
+/** W3C trace context headers (`traceparent`, `tracestate`) as plain JSON, stored with a paused run. */
+export type TraceCarrier = Record<string, string>;
 
 /** Wraps one MCP tool call (a span per call) and adds trace headers to requests sent to MCP HTTP servers. */
 export interface McpInstrument {
@@ -42,7 +59,10 @@ export interface Instrument {
   wrapModel?(model: ModelClient): ModelClient;
   wrapLimiter?(limiter: RateLimiter): RateLimiter;
   tool?: ToolInterceptor;
-  run?(request: FastifyRequest, facts: RunFacts, drive: () => Promise<RunOutcome>): Promise<RunOutcome>;
+  /** `request` is the one that started the run; null for a resumed segment (no request waits for it). */
+  run?(request: FastifyRequest | null, facts: RunFacts, drive: () => Promise<RunOutcome>): Promise<RunOutcome>;
+  /** Inside a run: where its later segments belong in the trace (absent without tracing). */
+  carrier?(): TraceCarrier | undefined;
   mcp?: McpInstrument;
   watch?(sources: ObservedSources): void;
 }

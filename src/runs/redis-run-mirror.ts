@@ -40,25 +40,18 @@ export class RedisRunMirror implements RunObserver {
     return `${this.redis.prefix}run:${runId}`;
   }
 
+  /** Mirrors a run from now on; one adopted with events already in its log gets its Redis copy rewritten to match. */
   track(log: RunLog): void {
     log.observer = this;
     if (!this.redis.ready) return;
     const key = this.key(log.info.runId);
-    this.redis.client
-      .multi()
-      .hset(key, 'info', JSON.stringify(log.info), 'status', 'running')
-      .expire(key, RUNNING_TTL_SECONDS)
-      .exec()
-      .catch((error: unknown) => this.log.debug({ err: error }, 'run mirror write failed'));
-  }
-
-  /** Mirrors a run adopted with events already in its log: the Redis copy is rewritten to match it. */
-  seed(log: RunLog): void {
-    log.observer = this;
-    if (!this.redis.ready) return;
-    const key = this.key(log.info.runId);
-    const multi = this.redis.client.multi().hset(key, 'info', JSON.stringify(log.info), 'status', 'running').expire(key, RUNNING_TTL_SECONDS).del(`${key}:events`);
-    if (log.events.length > 0) multi.rpush(`${key}:events`, ...log.events.map((event) => JSON.stringify(event))).expire(`${key}:events`, RUNNING_TTL_SECONDS);
+    const multi = this.redis.client.multi().hset(key, 'info', JSON.stringify(log.info), 'status', 'running').expire(key, RUNNING_TTL_SECONDS);
+    if (log.events.length > 0) {
+      multi
+        .del(`${key}:events`)
+        .rpush(`${key}:events`, ...log.events.map((event) => JSON.stringify(event)))
+        .expire(`${key}:events`, RUNNING_TTL_SECONDS);
+    }
     multi.exec().catch((error: unknown) => this.log.debug({ err: error }, 'run mirror write failed'));
   }
 
@@ -116,6 +109,8 @@ export class RedisRunMirror implements RunObserver {
       end,
       endedAt: fields.endedAt ? Number(fields.endedAt) : null,
       eventCount: count,
+      // Not mirrored: the approval store answers for runs hosted elsewhere.
+      mayAwaitApproval: true,
       follow: (afterSeq, signal) => this.follow(runId, afterSeq, signal),
     };
   }

@@ -65,11 +65,30 @@ export class RunLog {
   private endListener: ((log: RunLog) => void) | null = null;
   /** This process lets go of a run that goes on elsewhere (it waits for approvals at shutdown). */
   private detached = false;
+  /**
+   * True while the run's latest events are approvals (asked for, or decided and not yet resumed):
+   * only then can it be waiting, so only then need a status poll ask the approval store.
+   */
+  awaitingApproval = false;
 
   constructor(readonly info: RunInfo) {}
 
+  /** Starts the log with events recorded elsewhere (a run taken up from the database); before any append. */
+  restore(events: readonly RunEvent[]): void {
+    for (const event of events) {
+      this.events.push(event);
+      this.track(event);
+    }
+  }
+
+  private track(event: RunEvent): void {
+    if (event.type === 'approval_required') this.awaitingApproval = true;
+    else if (event.type !== 'approval_decided') this.awaitingApproval = false;
+  }
+
   append(event: RunEvent): void {
     this.events.push(event);
+    this.track(event);
     this.observer?.appended(this, event, this.events.length);
     this.notify();
   }

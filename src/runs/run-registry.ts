@@ -10,6 +10,8 @@ export interface RunView {
   end: RunEnd | null;
   endedAt: number | null;
   eventCount: number;
+  /** False when the run cannot be waiting for approvals now (its latest events say so); true when it may. */
+  mayAwaitApproval: boolean;
   follow(afterSeq: number, signal?: AbortSignal): AsyncIterable<EventBatch>;
 }
 
@@ -51,12 +53,7 @@ export class RunRegistry {
   }
 
   create(info: RunInfo, cancel: () => void): RunLog {
-    const log = new RunLog(info);
-    this.runs.set(info.runId, log);
-    this.cancelHandlers.set(info.runId, cancel);
-    this.mirror?.track(log);
-    log.onEnd(this.ended);
-    return log;
+    return this.register(new RunLog(info), cancel);
   }
 
   /**
@@ -65,10 +62,14 @@ export class RunRegistry {
    */
   adopt(info: RunInfo, events: readonly RunEvent[], cancel: () => void): RunLog {
     const log = new RunLog(info);
-    log.events.push(...events);
-    this.runs.set(info.runId, log);
-    this.cancelHandlers.set(info.runId, cancel);
-    this.mirror?.seed(log);
+    log.restore(events);
+    return this.register(log, cancel);
+  }
+
+  private register(log: RunLog, cancel: () => void): RunLog {
+    this.runs.set(log.info.runId, log);
+    this.cancelHandlers.set(log.info.runId, cancel);
+    this.mirror?.track(log);
     log.onEnd(this.ended);
     return log;
   }
@@ -133,6 +134,9 @@ function localView(log: RunLog): RunView {
     },
     get eventCount() {
       return log.events.length;
+    },
+    get mayAwaitApproval() {
+      return log.awaitingApproval;
     },
     follow: (afterSeq, signal) => log.follow(afterSeq, signal),
   };

@@ -116,24 +116,29 @@ export function spawnServer(env: Record<string, string>, port?: number, nodeArgs
   };
 }
 
-/** Bytes the server holds after a full GC (V8 heap and buffers); it must run with HEAP_PROBE_ARGS. */
-export function retainedBytes(server: ServerProcess): Promise<number> {
+/** What the server holds after a full GC (V8 heap and buffers), and its RSS after a memory-reducing GC; it must run with HEAP_PROBE_ARGS. */
+export function memoryAfterGc(server: ServerProcess): Promise<{ retainedBytes: number; rssBytes: number }> {
   const stderr = server.child.stderr!;
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => done(new Error(`the heap probe did not answer: ${seen}`)), 5_000);
     const onData = (chunk: Buffer) => {
       seen += chunk;
-      const match = /retained-after-gc (\d+)/.exec(seen);
-      if (match !== null) done(null, Number(match[1]));
+      const match = /retained-after-gc (\d+) rss (\d+)/.exec(seen);
+      if (match !== null) done(null, { retainedBytes: Number(match[1]), rssBytes: Number(match[2]) });
     };
-    const done = (error: Error | null, bytes = 0) => {
+    const done = (error: Error | null, memory = { retainedBytes: 0, rssBytes: 0 }) => {
       clearTimeout(timer);
       stderr.off('data', onData);
-      if (error === null) resolve(bytes);
+      if (error === null) resolve(memory);
       else reject(error);
     };
     stderr.on('data', onData);
     server.child.kill('SIGUSR2');
   });
+}
+
+/** Bytes the server holds after a full GC (V8 heap and buffers); it must run with HEAP_PROBE_ARGS. */
+export async function retainedBytes(server: ServerProcess): Promise<number> {
+  return (await memoryAfterGc(server)).retainedBytes;
 }
