@@ -271,7 +271,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Cross-cutting HTTP behaviour
   closeUnusedConnectionsOnClose(app);
   jsonBodiesOnly(app);
-  registerErrorHandling(app, methodNotAllowed(app));
+  registerErrorHandling(app, { wrongMethod: methodNotAllowed(app) });
   registerSecurityHeaders(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
