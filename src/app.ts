@@ -322,7 +322,19 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerApprovalRoutes(app, { approvals, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
-  await registerOpenAIRoutes(app, { config, model, tools, runs, registry, identity, agents, responseFormats, sessions: sessions?.turns, observe: observability.run });
+  await registerOpenAIRoutes(app, {
+    config,
+    model,
+    tools,
+    runs,
+    registry,
+    identity,
+    agents,
+    responseFormats,
+    sessions: sessions?.turns,
+    responses: sessions?.responses,
+    observe: observability.run,
+  });
   registerAdminRoutes(app, { db: accounts === undefined ? undefined : database?.db, identity, apiKeyConfigured: config.chassisApiKey !== undefined });
   registerPlayground(app, config, overrides.playgroundDir);
 
