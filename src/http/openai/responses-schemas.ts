@@ -32,7 +32,7 @@ export function responsesSchemas(config: Config) {
   );
   const FunctionTool = Type.Object({
     type: Type.String({ maxLength: 64, description: 'Only "function" (client-side) tools; built-in tools are refused' }),
-    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$' })),
+    name: Type.Optional(Type.String({ maxLength: 64, pattern: '^[A-Za-z0-9_-]{1,64}$' })),
     description: Type.Optional(Type.Union([Type.String({ maxLength: 8192 }), Type.Null()])),
     parameters: Type.Optional(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()])),
     strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
@@ -49,7 +49,7 @@ export function responsesSchemas(config: Config) {
     tools: Type.Optional(Type.Array(FunctionTool, { maxItems: 128, description: 'Client-side function tools: a call to one ends the response with a function_call item' })),
     tool_choice: Type.Optional(Type.Unknown({ description: '"auto" (default) or "none"; other choices are refused' })),
     temperature: nullable(Type.Number({ minimum: 0, maximum: 2 })),
-    max_output_tokens: nullable(Type.Integer({ minimum: 1, maximum: 128_000, description: 'The most tokens of each model call of the run' })),
+    max_output_tokens: nullable(Type.Integer({ minimum: 1, maximum: 128_000, format: 'int32', description: 'The most tokens of each model call of the run' })),
     metadata: nullable(Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 512 }), { maxProperties: 16, description: 'Kept with the response and echoed' })),
     text: nullable(
       Type.Object({
@@ -66,24 +66,25 @@ export function responsesSchemas(config: Config) {
     ),
   });
 
+  const count = () => Type.Integer({ minimum: 0, format: 'int64' });
   const Usage = Type.Object({
-    input_tokens: Type.Integer(),
-    input_tokens_details: Type.Object({ cached_tokens: Type.Integer() }),
-    output_tokens: Type.Integer(),
-    output_tokens_details: Type.Object({ reasoning_tokens: Type.Integer() }),
-    total_tokens: Type.Integer(),
+    input_tokens: count(),
+    input_tokens_details: Type.Object({ cached_tokens: count() }),
+    output_tokens: count(),
+    output_tokens_details: Type.Object({ reasoning_tokens: count() }),
+    total_tokens: count(),
   });
   const ResponseObject = Type.Object(
     {
       id: Type.String(),
       object: Type.Literal('response'),
-      created_at: Type.Integer(),
+      created_at: Type.Integer({ minimum: 0, format: 'int64', description: 'Unix seconds' }),
       status: Type.String({ description: 'completed | incomplete | failed | cancelled | in_progress' }),
       background: Type.Boolean(),
       error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
       incomplete_details: Type.Union([Type.Object({ reason: Type.String() }), Type.Null()]),
       instructions: Type.Union([Type.String(), Type.Null()]),
-      max_output_tokens: Type.Union([Type.Integer(), Type.Null()]),
+      max_output_tokens: Type.Union([Type.Integer({ minimum: 1, format: 'int32' }), Type.Null()]),
       model: Type.String(),
       output: Type.Array(Open('An output item: message (output_text content), function_call, or reasoning')),
       parallel_tool_calls: Type.Boolean(),
