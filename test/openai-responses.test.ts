@@ -8,6 +8,9 @@ import type { AgentDefinition } from '../src/agents/catalog.js';
 import { defineTool } from '../src/tools/index.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { startApp, type TestApp } from './support/app.js';
+import { createPgSchema, storesAvailable } from './support/stores.js';
+
+const stores = await storesAvailable();
 
 const KEY = 'responses-surface-key';
 let fake: FakeUpstream;
@@ -279,6 +282,22 @@ describe('errors, auth and access', () => {
     expect(fake.requests).toHaveLength(0);
   });
 
+  it('an upstream failure is an OpenAI 502 in JSON, and ends a stream with response.failed', async () => {
+    fake.script({ kind: 'status', status: 500, body: { error: { message: 'boom' } } });
+    const json = await client().responses.create({ model: 'default', input: 'hi' }).catch((thrown: unknown) => thrown);
+    expect(json).toBeInstanceOf(OpenAI.APIError);
+    expect((json as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    fake.script({ kind: 'status', status: 500, body: { error: { message: 'boom' } } });
+    const types: string[] = [];
+    let failed: any;
+    for await (const event of client().responses.stream({ model: 'default', input: 'hi' })) {
+      types.push(event.type);
+      if (event.type === 'response.failed') failed = event.response;
+    }
+    expect(types).toEqual(['response.created', 'response.in_progress', 'response.failed']);
+    expect(failed).toMatchObject({ status: 'failed', error: { code: expect.stringMatching(/^upstream_/) } });
+  });
+
   it('bad input is an OpenAI-shaped 400 naming the field, never a 500', async () => {
     const headers = { authorization: `Bearer ${KEY}` };
     const cases: Array<[Record<string, unknown>, string]> = [
@@ -347,5 +366,39 @@ describe('with persistence off', () => {
     expect(continued.status).toBe(400);
     expect(continued.body.error).toMatchObject({ code: 'feature_disabled', param: 'previous_response_id' });
     expect(continued.body.error.message).toContain('ENABLE_PERSISTENCE=false');
+  });
+});
+
+describe.skipIf(!stores.pg)('across two instances on one PostgreSQL', () => {
+  let schema: Awaited<ReturnType<typeof createPgSchema>>;
+  let a: TestApp;
+  let b: TestApp;
+  beforeAll(async () => {
+    schema = await createPgSchema();
+    const env = { OPENAI_BASE_URL: fake.url, CHASSIS_API_KEY: KEY, ENABLE_PERSISTENCE: 'true', DATABASE_URL: schema.url, UPSTREAM_MAX_RETRIES: '0' };
+    a = await startApp(env);
+    b = await startApp(env);
+  });
+  afterAll(async () => {
+    await a?.close();
+    await b?.close();
+    await schema?.drop();
+  });
+
+  it('a response made on one instance is read and continued on the other, and goes when its session is deleted', async () => {
+    fake.script({ kind: 'text', content: 'Answer from A' }, { kind: 'text', content: 'Answer from B' });
+    const { data: first, response: http } = await client('carol', a).responses.create({ model: 'default', input: 'on A' }).withResponse();
+    expect((await client('carol', b).responses.retrieve(first.id)).output_text).toBe('Answer from A');
+    const second = await client('carol', b).responses.create({ model: 'default', input: 'on B', previous_response_id: first.id });
+    expect(second.output_text).toBe('Answer from B');
+    expect(sent(1).messages.map((message: any) => message.content)).toEqual(['on A', 'Answer from A', 'on B']);
+    // Its owner deletes the conversation through the native API: its responses go with it.
+    const sessionId = http.headers.get('x-session-id')!;
+    const deleted = await fetch(`${a.url}/api/v1/agent/session/${sessionId}`, { method: 'DELETE', headers: { 'x-api-key': KEY, 'x-user-id': 'carol' } });
+    expect(deleted.status).toBe(200);
+    for (const id of [first.id, second.id]) {
+      const read = await call(`${b.url}/v1/responses/${id}`, undefined, { authorization: `Bearer ${KEY}`, 'x-user-id': 'carol' });
+      expect(read.status).toBe(404);
+    }
   });
 });
