@@ -3,10 +3,8 @@
 // previous_response_id backed by server-side sessions.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { Type } from 'typebox';
-import type { AgentDefinition } from '../src/agents/catalog.js';
-import { defineTool } from '../src/tools/index.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
+import { countingTool, writerAgent } from './support/openai-fixtures.js';
 import { startApp, type TestApp } from './support/app.js';
 import { createPgSchema, storesAvailable } from './support/stores.js';
 
@@ -16,27 +14,9 @@ const KEY = 'responses-surface-key';
 let fake: FakeUpstream;
 let t: TestApp;
 let stateless: TestApp;
-let counterRuns = 0;
 
-const counter = defineTool({
-  name: 'counter',
-  description: 'Counts how often it ran',
-  parameters: Type.Object({}),
-  run() {
-    counterRuns++;
-    return `ran ${counterRuns}`;
-  },
-});
-
-const writer: AgentDefinition = {
-  name: 'writer',
-  description: 'Writes',
-  instructions: 'You are a careful writer.',
-  model: 'writer-upstream-model',
-  temperature: 0.2,
-  tools: ['counter'],
-  approval: [],
-};
+const { tool: counter, counted } = countingTool();
+const writer = writerAgent;
 
 beforeAll(async () => {
   fake = await startFakeUpstream();
@@ -51,7 +31,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   fake.reset();
-  counterRuns = 0;
+  counted.runs = 0;
 });
 
 /** A client acting for one end user of the backend that holds the key (X-User-ID). */
@@ -164,7 +144,7 @@ describe('official openai package: responses', () => {
 
     steps();
     const final = await client().responses.stream({ model: 'writer', input: 'count', instructions: 'Be brief.' }).finalResponse();
-    expect(counterRuns).toBe(3);
+    expect(counted.runs).toBe(3);
     expect(json.output_text).toBe('Let me count. Counted once.');
     expect(json.usage!.total_tokens).toBe(14);
     expect(comparable(final)).toEqual(comparable(json));
