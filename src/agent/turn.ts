@@ -79,7 +79,10 @@ export interface SessionTurnRequest {
    * that moved on since answers 409 CONVERSATION_MOVED_ON instead of appending after later turns.
    */
   expectedNextSeq?: number;
-  /** Told, inside the commit, where the history ends after this turn (a Responses id records the position). */
+  /**
+   * Told, inside the commit, where the history ends after this turn (a Responses id records the
+   * position). Not called for a turn resumed after approvals: the OpenAI surface, its one user, never pauses.
+   */
   afterCommit?(sessionId: string, nextSeq: number, result: TurnResult): Promise<void>;
   systemPrompt?: string;
   model?: string;

@@ -87,13 +87,14 @@ async function createResponse(request: FastifyRequest, reply: FastifyReply, deps
   // Validated against schemas.ResponseCreateRequest before the handler runs.
   const plan = readResponsesRequest(request.body as ResponseCreateRequest, deps.config.maxMessageLength);
   const previous = plan.previousResponseId === null ? undefined : await previousResponse(plan, principal, deps);
+  const input = previous === undefined ? plan.input : continuationInput(previous, plan.input);
   const store = plan.store && deps.sessions !== undefined && deps.responses !== undefined;
   let encoding: ResponseEncoding | undefined;
   let log: RunLog | undefined;
   const { run, launched } = await startOpenAIRun(request, reply, deps, principal, plan, (agent, runId) => {
     encoding = encodingOf(plan, runId, store);
     const saved = encoding;
-    return beginTurn(plan, agent, principal, runId, deps, store, previous, async (sessionId, nextSeq, result) => {
+    return beginTurn({ plan, input, agent, principal, runId, deps, store, previous }, async (sessionId, nextSeq, result) => {
       // The commit comes after the run's first model call, long after `log` is set below.
       const body = responseOf(log!.events, saved, result.stopReason, result.usage);
       await deps.responses!.save({ id: saved.id, sessionId, nextSeq, body });
@@ -122,11 +123,7 @@ function encodingOf(plan: ResponsesPlan, runId: string, store: boolean): Respons
   };
 }
 
-/**
- * The response a request continues, if the caller may continue its session (else 404). When it
- * ended with calls to client tools, the input must carry exactly their outputs, first, as the model
- * expects a call's result right after it; the input is reordered so.
- */
+/** The response a request continues, if the caller may continue its session (else 404). */
 async function previousResponse(plan: ResponsesPlan, principal: Principal, deps: OpenAIRouteDeps): Promise<StoredResponse> {
   if (deps.responses === undefined || deps.sessions === undefined) {
     throw new ChassisError(400, 'FEATURE_DISABLED', 'previous_response_id needs stored responses, and this server keeps none (ENABLE_PERSISTENCE=false): send the whole conversation as input', {
@@ -136,10 +133,18 @@ async function previousResponse(plan: ResponsesPlan, principal: Principal, deps:
   if (!plan.store) {
     throw invalidParam('store', 'store: false cannot be combined with previous_response_id: continuing a stored conversation stores the new turn in it');
   }
-  const previous = await deps.responses.find(principal, plan.previousResponseId!, 'continue');
+  return deps.responses.find(principal, plan.previousResponseId!, 'continue');
+}
+
+/**
+ * The new messages of a continuation. When the previous response ended with calls to client tools,
+ * the input must carry exactly their outputs, and they go first: the model expects a call's result
+ * right after it.
+ */
+function continuationInput(previous: StoredResponse, input: readonly ChatMessage[]): ChatMessage[] {
   const output = Array.isArray(previous.body.output) ? (previous.body.output as Array<Record<string, unknown>>) : [];
   const pending = new Set(output.filter((item) => item.type === 'function_call').map((item) => String(item.call_id)));
-  const results = plan.input.filter((message) => message.role === 'tool');
+  const results = input.filter((message) => message.role === 'tool');
   for (const result of results) {
     if (!pending.delete(result.tool_call_id)) {
       throw invalidParam('input', `No function call with call_id '${result.tool_call_id.slice(0, 256)}' is waiting in the previous response`);
@@ -148,8 +153,7 @@ async function previousResponse(plan: ResponsesPlan, principal: Principal, deps:
   if (pending.size > 0) {
     throw invalidParam('input', `The previous response ended with function calls: send a function_call_output for each (missing: ${[...pending].join(', ').slice(0, 1024)})`);
   }
-  plan.input = [...results, ...plan.input.filter((message) => message.role !== 'tool')];
-  return previous;
+  return [...results, ...input.filter((message) => message.role !== 'tool')];
 }
 
 /**
@@ -157,19 +161,25 @@ async function previousResponse(plan: ResponsesPlan, principal: Principal, deps:
  * the input. Stored: a new session, or the previous response's session while it ends there. The
  * instructions are this turn's system prompt only (as OpenAI's do not carry over to a continuation).
  */
+interface TurnStart {
+  plan: ResponsesPlan;
+  /** The new messages (a continuation's function results first). */
+  input: ChatMessage[];
+  agent: ResolvedAgent;
+  principal: Principal;
+  runId: string;
+  deps: OpenAIRouteDeps;
+  store: boolean;
+  previous: StoredResponse | undefined;
+}
+
 function beginTurn(
-  plan: ResponsesPlan,
-  agent: ResolvedAgent,
-  principal: Principal,
-  runId: string,
-  deps: OpenAIRouteDeps,
-  store: boolean,
-  previous: StoredResponse | undefined,
+  { plan, input, agent, principal, runId, deps, store, previous }: TurnStart,
   afterCommit: (sessionId: string, nextSeq: number, result: TurnResult) => Promise<void>,
 ): Promise<Turn> {
   const system = [agent.systemPrompt, plan.instructions].filter((text) => typeof text === 'string' && text !== '').join('\n\n');
   if (!store) {
-    const context: ChatMessage[] = system === '' ? plan.input : [{ role: 'system', content: system }, ...plan.input];
+    const context: ChatMessage[] = system === '' ? input : [{ role: 'system', content: system }, ...input];
     return Promise.resolve(clientSideTurn(context));
   }
   return deps.sessions!.begin({
@@ -177,7 +187,7 @@ function beginTurn(
     runId,
     onBusy: 'reject',
     sessionId: previous?.sessionId,
-    input: plan.input,
+    input,
     expectedNextSeq: previous?.nextSeq,
     // Always set, even empty: a continuation must not run under an earlier response's instructions.
     systemPrompt: system,
