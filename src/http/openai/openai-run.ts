@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { newRunId, type AgentRunInput, type Run, type RunTracker, type SessionTurns, type Turn } from '../../agent/index.js';
+import { newRunId, type AgentRunInput, type Run, type RunOutcome, type RunTracker, type SessionTurns, type Turn } from '../../agent/index.js';
 import type { AgentCatalog, AgentDefinition } from '../../agents/catalog.js';
 import { resolveAgent, type ResolvedAgent } from '../../agents/resolve-agent.js';
 import type { ResponseFormats } from '../../agents/resolve.js';
@@ -8,11 +8,12 @@ import { ChassisError } from '../../errors.js';
 import type { ModelClient, ToolSpec } from '../../model/index.js';
 import type { Observability } from '../../observability/index.js';
 import type { Principal } from '../../principal.js';
-import type { RunRegistry } from '../../runs/index.js';
+import type { RunEvent, RunRegistry } from '../../runs/index.js';
 import type { StoredResponses } from '../../sessions/index.js';
 import type { ToolRegistry } from '../../tools/index.js';
 import type { IdentityResolver } from '../identity.js';
-import { launchRun, type LaunchedRun } from '../launch-run.js';
+import { launchRun, stopOnLeave, type LaunchedRun } from '../launch-run.js';
+import { pipeRunToSse } from '../run-output.js';
 import type { SseWriter } from '../sse.js';
 import { invalidParam } from './errors.js';
 
@@ -110,11 +111,24 @@ export async function startOpenAIRun(
   return { run, launched };
 }
 
+/** A JSON answer's run, completed: a client that hangs up first stops it (when it may), a failure is the HTTP error. */
+export async function completedRun(reply: FastifyReply, launched: LaunchedRun): Promise<RunOutcome> {
+  stopOnLeave(reply, launched.onLeave);
+  const result = await launched.outcome;
+  if (result.status !== 'completed') throw result.error;
+  return result;
+}
+
+/** An OpenAI stream over the run log: each run event becomes the zero or more frames `framesOf` encodes. */
+export function streamFrames(reply: FastifyReply, launched: LaunchedRun, runId: string, heartbeatSeconds: number, framesOf: (event: RunEvent) => Frame[]): Promise<void> {
+  return pipeRunToSse(reply, runId, launched.log, 0, heartbeatSeconds, launched.onLeave, (sse, event) => writeFrames(sse, framesOf(event)));
+}
+
 /** One SSE frame of an OpenAI stream: encoded JSON, with the event's name when the surface sends one. */
 export type Frame = string | { event: string; data: string };
 
 /** Synchronous while the socket takes the frames; a promise only when it is full (back-pressure). */
-export function writeFrames(sse: SseWriter, frames: readonly Frame[], from = 0): Promise<void> | undefined {
+function writeFrames(sse: SseWriter, frames: readonly Frame[], from = 0): Promise<void> | undefined {
   for (let index = from; index < frames.length; index++) {
     if (sse.closed) return undefined;
     const frame = frames[index]!;

@@ -6,10 +6,9 @@ import type { ChatMessage } from '../../model/index.js';
 import type { Principal } from '../../principal.js';
 import type { RunLog } from '../../runs/index.js';
 import type { StoredResponse } from '../../sessions/index.js';
-import { stopOnLeave, type LaunchedRun } from '../launch-run.js';
-import { pipeRunToSse } from '../run-output.js';
+import type { LaunchedRun } from '../launch-run.js';
 import { invalidParam } from './errors.js';
-import { startOpenAIRun, writeFrames, type OpenAIRouteDeps } from './openai-run.js';
+import { completedRun, startOpenAIRun, streamFrames, type OpenAIRouteDeps } from './openai-run.js';
 import { readResponsesRequest, type ResponsesPlan } from './responses-request.js';
 import { ResponseEncoder, responseOf, type ResponseEncoding } from './responses-encoder.js';
 import { responsesSchemas, type ResponseCreateRequest } from './responses-schemas.js';
@@ -197,14 +196,12 @@ function beginTurn(
 }
 
 async function jsonResponse(reply: FastifyReply, launched: LaunchedRun, encoding: ResponseEncoding) {
-  stopOnLeave(reply, launched.onLeave);
-  const result = await launched.outcome;
-  if (result.status !== 'completed') throw result.error;
+  const result = await completedRun(reply, launched);
   return responseOf(launched.log.events, encoding, result.stopReason, result.usage);
 }
 
-/** The Responses events over the same run log: each run event becomes zero or more named events. */
+/** The Responses events over the same run log. */
 function streamResponse(reply: FastifyReply, launched: LaunchedRun, encoding: ResponseEncoding, runId: string, heartbeatSeconds: number): Promise<void> {
   const encoder = new ResponseEncoder(encoding);
-  return pipeRunToSse(reply, runId, launched.log, 0, heartbeatSeconds, launched.onLeave, (sse, event) => writeFrames(sse, encoder.frames(event)));
+  return streamFrames(reply, launched, runId, heartbeatSeconds, (event) => encoder.frames(event));
 }

@@ -5,12 +5,11 @@ import type { ResolvedAgent } from '../../agents/resolve-agent.js';
 import { ChassisError } from '../../errors.js';
 import type { ChatMessage } from '../../model/index.js';
 import type { Principal } from '../../principal.js';
-import { stopOnLeave, type LaunchedRun } from '../launch-run.js';
+import type { LaunchedRun } from '../launch-run.js';
 import { CALLER_OR_OPEN_SECURITY } from '../openapi.js';
-import { pipeRunToSse } from '../run-output.js';
 import { ChunkEncoder, chatCompletionOf, type ChatEncoding } from './chat-encoder.js';
 import { invalidParam, registerOpenAIErrors } from './errors.js';
-import { DEFAULT_AGENT, findAgent, startOpenAIRun, writeFrames, type OpenAIRouteDeps } from './openai-run.js';
+import { completedRun, DEFAULT_AGENT, findAgent, startOpenAIRun, streamFrames, type OpenAIRouteDeps } from './openai-run.js';
 import { readChatRequest, type ChatPlan } from './request.js';
 import { registerResponsesRoutes } from './responses-routes.js';
 import { chatSchemas, ModelList, ModelSchema, OpenAIErrorSchema, type ChatCompletionRequest } from './schemas.js';
@@ -133,6 +132,7 @@ async function chatCompletion(request: FastifyRequest, reply: FastifyReply, deps
   };
   return plan.stream ? streamChunks(reply, launched, encoding, run.id, deps.config.sseHeartbeatSeconds) : jsonCompletion(reply, launched, encoding);
 }
+
 /** Stateless: the client's messages after the agent's instructions. With a session id: the session's history plus the last user message. */
 async function beginTurn(plan: ChatPlan, agent: ResolvedAgent, principal: Principal, runId: string, deps: OpenAIRouteDeps): Promise<Turn> {
   if (plan.sessionId === undefined) {
@@ -161,15 +161,12 @@ async function beginTurn(plan: ChatPlan, agent: ResolvedAgent, principal: Princi
 }
 
 async function jsonCompletion(reply: FastifyReply, launched: LaunchedRun, encoding: ChatEncoding) {
-  stopOnLeave(reply, launched.onLeave);
-  const result = await launched.outcome;
-  if (result.status !== 'completed') throw result.error;
+  const result = await completedRun(reply, launched);
   return chatCompletionOf(launched.log.events, encoding, result.usage, result.stopReason);
 }
 
-/** The OpenAI surface over the same run log: each run event becomes zero or more chunk frames. */
+/** Chat Completions chunks over the run log; an error frame carries the status the run failed with. */
 function streamChunks(reply: FastifyReply, launched: LaunchedRun, encoding: ChatEncoding, runId: string, heartbeatSeconds: number): Promise<void> {
-  const { log, onLeave } = launched;
   const encoder = new ChunkEncoder(encoding);
-  return pipeRunToSse(reply, runId, log, 0, heartbeatSeconds, onLeave, (sse, event) => writeFrames(sse, encoder.frames(event, log.end?.error?.status)));
+  return streamFrames(reply, launched, runId, heartbeatSeconds, (event) => encoder.frames(event, launched.log.end?.error?.status));
 }
