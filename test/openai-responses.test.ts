@@ -94,8 +94,10 @@ describe('official openai package: responses', () => {
       { role: 'user', content: 'hi' },
       { role: 'assistant', content: 'Hello there, friend' },
     ]);
-    const read = await client().responses.retrieve(response.id);
+    const { data: read, response: readHttp } = await client().responses.retrieve(response.id).withResponse();
     expect(read).toEqual(response);
+    // A stored conversation is never kept by a cache on the way.
+    expect(readHttp.headers.get('cache-control')).toBe('no-store');
   });
 
   it('streams the Responses event sequence, and the SDK\'s final response equals the JSON one for the same prompt', async () => {
