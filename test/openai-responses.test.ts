@@ -334,6 +334,36 @@ describe('errors, auth and access', () => {
   });
 });
 
+describe('limits', () => {
+  let limited: TestApp;
+  beforeAll(async () => {
+    limited = await startApp({
+      OPENAI_BASE_URL: fake.url,
+      CHASSIS_API_KEY: KEY,
+      ENABLE_RATE_LIMITING: 'true',
+      API_RATE_LIMIT_PER_MINUTE: '2',
+      MAX_MESSAGES_PER_REQUEST: '2',
+      MAX_MESSAGE_LENGTH: '20',
+    });
+  });
+  afterAll(() => limited.close());
+
+  it('MAX_MESSAGES_PER_REQUEST and MAX_MESSAGE_LENGTH bound the input; API_RATE_LIMIT_PER_MINUTE counts responses calls (429 RateLimitError)', async () => {
+    const headers = { authorization: `Bearer ${KEY}` };
+    const items = (count: number) => Array.from({ length: count }, () => ({ role: 'user' as const, content: 'hi' }));
+    expect((await call(`${limited.url}/v1/responses`, { model: 'default', input: items(3) }, headers)).status).toBe(400);
+    const long = await call(`${limited.url}/v1/responses`, { model: 'default', input: [{ role: 'user', content: [{ type: 'input_text', text: 'x'.repeat(15) }, { type: 'input_text', text: 'y'.repeat(15) }] }] }, headers);
+    expect(long.status).toBe(400);
+    expect(long.body.error.message).toContain('MAX_MESSAGE_LENGTH');
+    expect(fake.requests).toHaveLength(0);
+    // The third call of the same identity (the key's) within the minute.
+    const sameIdentity = new OpenAI({ apiKey: KEY, baseURL: `${limited.url}/v1`, maxRetries: 0 });
+    const limitedError = await sameIdentity.responses.create({ model: 'default', input: items(2) }).catch((thrown: unknown) => thrown);
+    expect(limitedError).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(Number((limitedError as InstanceType<typeof OpenAI.RateLimitError>).headers?.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
+
 describe('with persistence off', () => {
   it('answers statelessly (store: false in the answer); GET is a 404 and previous_response_id a 400, both saying why', async () => {
     fake.script({ kind: 'text', content: 'Not kept' });
