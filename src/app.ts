@@ -270,7 +270,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   // Cross-cutting HTTP behaviour
   closeUnusedConnectionsOnClose(app);
   jsonBodiesOnly(app);
-  registerErrorHandling(app, methodNotAllowed(app));
+  registerErrorHandling(app, { wrongMethod: methodNotAllowed(app) });
   registerSecurityHeaders(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -321,7 +321,19 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   registerApprovalRoutes(app, { approvals, identity });
   registerSessionRoutes(app, { identity, sessions: sessions?.service });
   registerAccountRoutes(app, accounts, identity);
-  await registerOpenAIRoutes(app, { config, model, tools, runs, registry, identity, agents, responseFormats, sessions: sessions?.turns, observe: observability.run });
+  await registerOpenAIRoutes(app, {
+    config,
+    model,
+    tools,
+    runs,
+    registry,
+    identity,
+    agents,
+    responseFormats,
+    sessions: sessions?.turns,
+    responses: sessions?.responses,
+    observe: observability.run,
+  });
   registerAdminRoutes(app, { db: accounts === undefined ? undefined : database?.db, identity, apiKeyConfigured: config.chassisApiKey !== undefined });
   registerPlayground(app, config, overrides.playgroundDir);
 

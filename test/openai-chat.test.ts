@@ -4,36 +4,16 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { generateText, jsonSchema, streamText, tool } from 'ai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { Type } from 'typebox';
-import type { AgentDefinition } from '../src/agents/catalog.js';
-import { defineTool } from '../src/tools/index.js';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
+import { countingTool, writerAgent } from './support/openai-fixtures.js';
 import { post, startApp, type TestApp } from './support/app.js';
 
 const KEY = 'openai-surface-key';
 let fake: FakeUpstream;
 let t: TestApp;
-let counterRuns = 0;
 
-const counter = defineTool({
-  name: 'counter',
-  description: 'Counts how often it ran',
-  parameters: Type.Object({}),
-  run() {
-    counterRuns++;
-    return `ran ${counterRuns}`;
-  },
-});
-
-const writer: AgentDefinition = {
-  name: 'writer',
-  description: 'Writes',
-  instructions: 'You are a careful writer.',
-  model: 'writer-upstream-model',
-  temperature: 0.2,
-  tools: ['counter'],
-  approval: [],
-};
+const { tool: counter, counted } = countingTool();
+const writer = writerAgent;
 
 beforeAll(async () => {
   fake = await startFakeUpstream();
@@ -48,7 +28,7 @@ afterAll(async () => {
 });
 beforeEach(() => {
   fake.reset();
-  counterRuns = 0;
+  counted.runs = 0;
 });
 
 const client = (baseURL = `${t.url}/v1`, apiKey = KEY) => new OpenAI({ apiKey, baseURL, maxRetries: 0 });
@@ -133,7 +113,7 @@ describe('official openai package: chat.completions', () => {
     const chunks = await collect(
       await client().chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'count' }], stream: true, stream_options: { include_usage: true } }),
     );
-    expect(counterRuns).toBe(2);
+    expect(counted.runs).toBe(2);
     const streamed = chunks.map((chunk) => chunk.choices[0]?.delta.content ?? '').join('');
     const reasoning = chunks.map((chunk) => (chunk.choices[0]?.delta as any)?.reasoning_content ?? '').join('');
     expect(json.choices[0]!.message.content).toBe('Let me count. Counted once.');
@@ -185,7 +165,7 @@ describe('official openai package: chat.completions', () => {
       { kind: 'tool_calls', calls: [{ id: 'call_c', name: 'counter', arguments: '{}' }, { id: 'call_g', name: 'get_weather', arguments: '{"city":"Rome"}' }] },
     );
     const answer = await client().chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'go' }], tools: [weatherTool] });
-    expect(counterRuns).toBe(1);
+    expect(counted.runs).toBe(1);
     expect(answer.choices[0]!.finish_reason).toBe('tool_calls');
     expect(answer.choices[0]!.message.tool_calls!.map((call) => call.id)).toEqual(['call_g']);
     // The second model call saw the first server tool's result.

@@ -43,6 +43,8 @@ export interface PausedTurn {
   /** Who owns the session (may decide its runs' approvals); null when made with auth off. */
   sessionOwnerId: string | null;
   user: ChatMessage;
+  /** The turn's new messages when they are not one user message (a Responses input); `user` is then the first. */
+  input?: ChatMessage[];
   changes: { systemPrompt?: string; model?: string; metadata?: Record<string, unknown> };
 }
 
@@ -65,7 +67,23 @@ export interface SessionTurnRequest {
   /** On a busy session: answer 409 at once (`reject`), or wait for it in a bounded queue (`enqueue`). */
   onBusy: 'reject' | 'enqueue';
   sessionId?: string;
-  message: string;
+  /** The new user text: the turn adds it as one user message. */
+  message?: string;
+  /**
+   * The turn's new messages in place of `message` (a Responses input: several messages, or the
+   * results of client-side function calls).
+   */
+  input?: ChatMessage[];
+  /**
+   * Continue only while the session's history ends exactly here (its `nextSeq`): a conversation
+   * that moved on since answers 409 CONVERSATION_MOVED_ON instead of appending after later turns.
+   */
+  expectedNextSeq?: number;
+  /**
+   * Told, inside the commit, where the history ends after this turn (a Responses id records the
+   * position). Not called for a turn resumed after approvals: the OpenAI surface, its one user, never pauses.
+   */
+  afterCommit?(sessionId: string, nextSeq: number, result: TurnResult): Promise<void>;
   systemPrompt?: string;
   model?: string;
   metadata?: Record<string, unknown>;

@@ -4,7 +4,7 @@ import type { AgentCatalog, AgentDefinition } from '../agents/catalog.js';
 import { findAgent } from '../agents/resolve.js';
 import { Type } from '../json-schema.js';
 import { ErrorResponse } from './agent-schemas.js';
-import { errorResponses } from './openapi.js';
+import { CALLER_OR_OPEN_SECURITY, errorResponses } from './openapi.js';
 import type { IdentityResolver } from './identity.js';
 
 const AgentSummary = Type.Object(
@@ -42,7 +42,7 @@ function summaryOf(agent: AgentDefinition) {
 
 export function registerAgentsRoutes(app: FastifyInstance, agents: AgentCatalog, identity: IdentityResolver): void {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
-  const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }, {}];
+  const security = CALLER_OR_OPEN_SECURITY;
 
   typed.get(
     '/api/v1/agents',

@@ -3,7 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '../json-schema.js';
 import type { ApprovalService } from '../approvals/index.js';
 import { ErrorResponse } from './agent-schemas.js';
-import { errorResponses } from './openapi.js';
+import { CALLER_OR_OPEN_SECURITY, errorResponses } from './openapi.js';
 import type { IdentityResolver } from './identity.js';
 
 export interface ApprovalRouteDeps {
@@ -49,7 +49,7 @@ const Approval = Type.Object({
   decided_at: Type.Union([Type.String(), Type.Null()]),
 });
 
-const security: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }, {}];
+const security = CALLER_OR_OPEN_SECURITY;
 // 429 (general rate limit) and 500 can answer any /api/v1 route.
 const errors = {
   ...errorResponses(429, 500),

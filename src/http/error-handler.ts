@@ -47,17 +47,33 @@ export function logError(log: FastifyBaseLogger, error: ChassisError): void {
   else log.info(fields, error.detail);
 }
 
-export function registerErrorHandling(app: FastifyInstance, wrongMethod?: (method: string, path: string) => ChassisError | null): void {
+export interface ErrorSurface {
+  /** The body an error is sent as (default: `{detail, code}`; the OpenAI surface has its own shape). */
+  body?(error: ChassisError): object;
+  /** The 404 of an unknown path (default: names the method and path). */
+  notFound?(method: string, path: string): ChassisError;
+  /** A known path with another method: its 405, or null when the path is unknown. */
+  wrongMethod?(method: string, path: string): ChassisError | null;
+}
+
+const unknownPath = (method: string, path: string) => new ChassisError(404, 'NOT_FOUND', `Not found: ${method} ${path}`);
+
+/**
+ * One error handler for the app or one surface of it: anything thrown is mapped, logged and sent
+ * in the surface's shape, with its status and headers (Retry-After, …).
+ */
+export function registerErrorHandling(app: FastifyInstance, surface: ErrorSurface = {}): void {
+  const body = surface.body ?? errorBody;
+  const send = (reply: FastifyReply, error: ChassisError) => reply.code(error.status).headers(error.headers).send(body(error));
   app.setErrorHandler((error, request: FastifyRequest, reply: FastifyReply) => {
     const mapped = toChassisError(error);
     logError(request.log, mapped);
-    return reply.code(mapped.status).headers(mapped.headers).send(errorBody(mapped));
+    return send(reply, mapped);
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
-    const notAllowed = wrongMethod?.(request.method, path);
-    if (notAllowed) return reply.code(405).headers(notAllowed.headers).send(errorBody(notAllowed));
-    return reply.code(404).send({ detail: `Not found: ${request.method} ${request.url.split('?')[0]}`, code: 'NOT_FOUND' });
+    const notAllowed = surface.wrongMethod?.(request.method, path);
+    return send(reply, notAllowed ?? (surface.notFound ?? unknownPath)(request.method, path));
   });
 }
 

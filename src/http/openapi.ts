@@ -49,6 +49,8 @@ export function described<T extends object>(schema: T, description: string): T {
 
 /** Security of a route that takes the API key or a bearer token (either, when both are configured; none in open mode). */
 export const CALLER_SECURITY: Array<Record<string, string[]>> = [{ apiKey: [] }, { bearer: [] }];
+/** A caller route that an open server (no API key, no user auth) also answers without credentials. */
+export const CALLER_OR_OPEN_SECURITY: Array<Record<string, string[]>> = [...CALLER_SECURITY, {}];
 /** A route anyone may call (health, sign-up and login). */
 export const PUBLIC: Array<Record<string, string[]>> = [];
 /** A route for a logged-in user only. */

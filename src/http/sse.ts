@@ -65,10 +65,13 @@ export class SseWriter {
     return this.drained ?? undefined;
   }
 
-  /** Queues one `data:` frame whose text is already encoded (a surface with its own JSON, or `[DONE]`). */
-  sendData(data: string): Promise<void> | undefined {
+  /**
+   * Queues one `data:` frame whose text is already encoded (a surface with its own JSON, or
+   * `[DONE]`), with an `event:` line when the surface names its events (OpenAI Responses).
+   */
+  sendData(data: string, event?: string): Promise<void> | undefined {
     if (this.closed) return undefined;
-    this.pending += `data: ${data}\n\n`;
+    this.pending += event === undefined ? `data: ${data}\n\n` : `event: ${event}\ndata: ${data}\n\n`;
     this.schedule();
     return this.drained ?? undefined;
   }

@@ -8,6 +8,7 @@ import { SessionQueue } from './session-queue.js';
 import { SessionService } from './session-service.js';
 import { SessionStore } from './session-store.js';
 import { createSessionTurns } from './session-turns.js';
+import { StoredResponses } from './stored-responses.js';
 
 export { sessionMigrations } from './migrations.js';
 export { SessionService } from './session-service.js';
@@ -16,6 +17,7 @@ export { HistoryCache } from './history-cache.js';
 export { RecentHistory } from './recent-history.js';
 export { mayAccess, applyAccessPatch, MAX_ACCESS_LIST_ENTRIES, type AccessPatch, type SessionOperation } from './access.js';
 export { createSessionTurns, newSessionId } from './session-turns.js';
+export { StoredResponses, type StoredResponse } from './stored-responses.js';
 
 export interface SessionsOptions {
   database: Database;
@@ -31,8 +33,11 @@ export interface SessionsOptions {
   log: FastifyBaseLogger;
 }
 
-/** Server-side sessions: the turns the agent route runs, and the operations the session routes expose. */
-export function createSessions(options: SessionsOptions): { turns: SessionTurns; service: SessionService; waiting(): number } {
+/**
+ * Server-side sessions: the turns the agent route runs, the operations the session routes expose,
+ * and the OpenAI Responses ids that name points in them.
+ */
+export function createSessions(options: SessionsOptions): { turns: SessionTurns; service: SessionService; responses: StoredResponses; waiting(): number } {
   const store = new SessionStore(options.database);
   const queue = new SessionQueue(options.queueMaxWaiting, options.queueTimeoutSeconds * 1000);
   const cache = options.redis === undefined ? undefined : new HistoryCache(options.redis, options.cacheTtlSeconds, options.log);
@@ -48,6 +53,7 @@ export function createSessions(options: SessionsOptions): { turns: SessionTurns;
       log: options.log,
     }),
     service: new SessionService(store, cache, recent),
+    responses: new StoredResponses(options.database, store),
     waiting: () => queue.waiting,
   };
 }

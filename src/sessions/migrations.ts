@@ -54,4 +54,22 @@ export const sessionMigrations: Record<string, Migration> = {
       await db.schema.alterTable('sessions').dropColumn('agent').execute();
     },
   },
+  // OpenAI Responses API answers, each a point in a session (GET /v1/responses/{id}, previous_response_id).
+  '2026-12-06b-openai-responses': {
+    async up(db: Kysely<any>) {
+      await db.schema
+        .createTable('openai_responses')
+        .addColumn('id', 'text', (column) => column.primaryKey())
+        .addColumn('session_id', 'text', (column) => column.notNull().references('sessions.id').onDelete('cascade'))
+        .addColumn('next_seq', 'integer', (column) => column.notNull())
+        .addColumn('body', 'text', (column) => column.notNull())
+        .addColumn('created_at', 'double precision', (column) => column.notNull())
+        .execute();
+      // Deleting a session cascades here: without an index each delete would scan the table.
+      await db.schema.createIndex('openai_responses_session').on('openai_responses').column('session_id').execute();
+    },
+    async down(db: Kysely<any>) {
+      await db.schema.dropTable('openai_responses').ifExists().execute();
+    },
+  },
 };

@@ -36,6 +36,14 @@ function sessionBusy(id: string, holder: string | null, queueFull = false): Chas
   return new ChassisError(409, 'SESSION_BUSY', detail, { extra: holder === null ? {} : { run_id: holder } });
 }
 
+function conversationMovedOn(id: string): ChassisError {
+  return new ChassisError(
+    409,
+    'CONVERSATION_MOVED_ON',
+    `The conversation (session ${id}) has later turns than the response you continue: continue from its latest response (branching is not supported)`,
+  );
+}
+
 /**
  * Server-side turns. A new session is written only when its first turn commits, so a failed first
  * turn leaves nothing behind. A continued session is leased for the run (409 while another run
@@ -75,9 +83,14 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     return { systemPrompt: request.systemPrompt, model: request.model, metadata: request.metadata };
   }
 
-  function contextOf(systemPrompt: string | null | undefined, history: readonly ChatMessage[], user: ChatMessage): ChatMessage[] {
+  function contextOf(systemPrompt: string | null | undefined, history: readonly ChatMessage[], input: readonly ChatMessage[]): ChatMessage[] {
     const system: ChatMessage[] = systemPrompt ? [{ role: 'system', content: systemPrompt }] : [];
-    return trimHistory([...system, ...history, user], maxMessages);
+    return trimHistory([...system, ...history, ...input], maxMessages);
+  }
+
+  /** What a paused turn records of its input: one user message as before, anything else in full. */
+  function pausedInput(input: ChatMessage[]): Pick<PausedTurn, 'user' | 'input'> {
+    return input.length === 1 && input[0]!.role === 'user' ? { user: input[0]! } : { user: input[0]!, input };
   }
 
   /**
@@ -102,13 +115,14 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
   }
 
   function resumedTurn(paused: PausedTurn, held: SessionLease): Turn {
-    const { sessionId: id, owner, user, changes } = paused;
+    const { sessionId: id, owner, changes } = paused;
+    const input = paused.input ?? [paused.user];
     return {
       sessionId: id,
       context: [],
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
-        await appendTurn(id, owner, [user, ...result.messages], changes);
+        await appendTurn(id, owner, [...input, ...result.messages], changes);
         held.committed();
       },
       release: () => held.release(),
@@ -119,16 +133,16 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     };
   }
 
-  function newSession(request: SessionTurnRequest, user: ChatMessage): Turn {
+  function newSession(request: SessionTurnRequest, input: ChatMessage[]): Turn {
     const id = newSessionId();
     const agent = agentOf(request, undefined);
     return {
       sessionId: id,
-      context: contextOf(agent === undefined ? request.systemPrompt : promptOf(request, agent), [], user),
+      context: contextOf(agent === undefined ? request.systemPrompt : promptOf(request, agent), [], input),
       ...(agent === undefined ? {} : { agent }),
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
-        const stored = [user, ...result.messages];
+        const stored = [...input, ...result.messages];
         const session = await store.create(
           { id, ownerId: request.principal.via === 'open' ? null : request.principal.userId, agent: agent?.name ?? null, ...changesOf(request) },
           stored,
@@ -136,6 +150,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         const tail = stored.slice(-maxMessages);
         recent?.set(id, session.nextSeq, tail);
         void cache?.put(id, session.nextSeq, maxMessages, tail);
+        await request.afterCommit?.(id, session.nextSeq, result);
       },
       async release() {},
       async pause(untilMs) {
@@ -146,12 +161,12 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         await store.create({ id, ownerId, agent: agent?.name ?? null, ...changesOf(request) }, []);
         const lease = await store.acquire(id, request.runId, leaseMs);
         if (lease.status !== 'held') throw sessionBusy(id, lease.status === 'busy' ? lease.holder : null);
-        return park({ sessionId: id, owner: request.runId, sessionOwnerId: ownerId, user, changes: changesOf(request) }, untilMs);
+        return park({ sessionId: id, owner: request.runId, sessionOwnerId: ownerId, ...pausedInput(input), changes: changesOf(request) }, untilMs);
       },
     };
   }
 
-  async function continuedSession(request: SessionTurnRequest, id: string, user: ChatMessage): Promise<Turn> {
+  async function continuedSession(request: SessionTurnRequest, id: string, input: ChatMessage[]): Promise<Turn> {
     // The lease owner is the run id: unguessable, and what a busy session's 409 names. The store
     // lets the access check refuse the caller before any lease is held or any holder named.
     const owner = request.runId;
@@ -171,6 +186,7 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     let agent: AgentDefinition | undefined;
     try {
       session = lease.session;
+      if (request.expectedNextSeq !== undefined && session.nextSeq !== request.expectedNextSeq) throw conversationMovedOn(id);
       agent = agentOf(request, session);
       // The version read under the lease is current: a window entry of that version is exact.
       history = recent?.get(id, session.nextSeq) ?? (await cache?.get(id, session.nextSeq, maxMessages)) ?? (await store.tail(id, maxMessages));
@@ -185,12 +201,12 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
     const isOwner = session.ownerId === null || session.ownerId === request.principal.userId;
     return {
       sessionId: id,
-      context: contextOf(agent === undefined ? (request.systemPrompt ?? session.systemPrompt) : promptOf(request, agent), history, user),
+      context: contextOf(agent === undefined ? (request.systemPrompt ?? session.systemPrompt) : promptOf(request, agent), history, input),
       model: session.model ?? undefined,
       ...(agent === undefined ? {} : { agent }),
       continueOnDisconnect: true,
       async commit(result: TurnResult) {
-        const added = [user, ...result.messages];
+        const added = [...input, ...result.messages];
         if (!isOwner) await checkStillAllowed(id, request.principal);
         const session = await appendTurn(id, owner, added, isOwner ? changesOf(request) : {});
         held.committed();
@@ -198,11 +214,12 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         recent?.advance(id, history, session.nextSeq, added, tail);
         // Not awaited: the turn is saved, and a hung Redis must not hold the answer back (put never throws).
         void cache?.put(id, session.nextSeq, maxMessages, tail);
+        await request.afterCommit?.(id, session.nextSeq, result);
       },
       release: () => held.release(),
       async pause(untilMs) {
         held.parked();
-        return park({ sessionId: id, owner, sessionOwnerId: session.ownerId, user, changes: isOwner ? changesOf(request) : {} }, untilMs);
+        return park({ sessionId: id, owner, sessionOwnerId: session.ownerId, ...pausedInput(input), changes: isOwner ? changesOf(request) : {} }, untilMs);
       },
     };
   }
@@ -227,8 +244,9 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
       return resumedTurn(paused, new SessionLease(store, paused.sessionId, paused.owner, leaseMs, log, () => options.queue.released(paused.sessionId)));
     },
     async begin(request) {
-      const user: ChatMessage = { role: 'user', content: request.message };
-      return request.sessionId === undefined ? newSession(request, user) : continuedSession(request, request.sessionId, user);
+      const input: ChatMessage[] = request.input ?? [{ role: 'user', content: request.message ?? '' }];
+      if (input.length === 0) throw new ChassisError(400, 'VALIDATION_FAILED', 'A turn needs at least one new message');
+      return request.sessionId === undefined ? newSession(request, input) : continuedSession(request, request.sessionId, input);
     },
   };
 }

@@ -38,9 +38,25 @@ export interface SessionMessagesTable {
   created_at: number;
 }
 
+/**
+ * An OpenAI Responses API answer kept for `GET /v1/responses/{id}` and `previous_response_id`: it
+ * names a point in its session's history. Deleted with its session.
+ */
+export interface OpenAIResponsesTable {
+  /** `resp_…`: unguessable, like a session id. */
+  id: string;
+  session_id: string;
+  /** The session's next_seq right after this response's turn: continuing is allowed while the session is still there. */
+  next_seq: number;
+  /** The response object as the client got it, JSON. */
+  body: string;
+  created_at: number;
+}
+
 declare module '../db/tables.js' {
   interface Tables {
     sessions: SessionsTable;
     session_messages: SessionMessagesTable;
+    openai_responses: OpenAIResponsesTable;
   }
 }

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ChassisError } from '../../errors.js';
-import { logError, toChassisError } from '../error-handler.js';
+import { registerErrorHandling } from '../error-handler.js';
 
 export interface OpenAIErrorBody {
   error: { message: string; type: string; code: string | null; param: string | null };
@@ -33,13 +33,8 @@ export function invalidParam(param: string, message: string, code = 'VALIDATION_
 
 /** Inside the surface's plugin: its errors (auth, rate limit, validation, runs) and unknown paths answer in OpenAI's shape. */
 export function registerOpenAIErrors(app: FastifyInstance): void {
-  app.setErrorHandler((thrown, request, reply) => {
-    const error = toChassisError(thrown);
-    logError(request.log, error);
-    return reply.code(error.status).headers(error.headers).send(openAIError(error));
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const error = new ChassisError(404, 'NOT_FOUND', `Not found: ${request.method} ${request.url.split('?')[0]} (this server speaks /v1/chat/completions and /v1/models)`);
-    return reply.code(404).send(openAIError(error));
+  registerErrorHandling(app, {
+    body: openAIError,
+    notFound: (method, path) => new ChassisError(404, 'NOT_FOUND', `Not found: ${method} ${path} (this server speaks /v1/chat/completions, /v1/responses and /v1/models)`),
   });
 }

@@ -1,28 +1,31 @@
 import type { ChatMessage, ToolSpec } from '../../model/index.js';
 import { invalidParam } from './errors.js';
+import type { OpenAIRunPlan } from './openai-run.js';
 import type { ChatCompletionRequest } from './schemas.js';
 
 /** What a Chat Completions request asks of a run, in the loop's terms. */
-export interface ChatPlan {
-  /** The agent name (`model`). */
-  agent: string;
+export interface ChatPlan extends OpenAIRunPlan {
   /** The conversation as the client sent it (stateless mode). */
   messages: ChatMessage[];
-  clientTools: ToolSpec[];
-  /** `tool_choice: "none"`: no tool at all, server or client. */
-  noTools: boolean;
-  stream: boolean;
   includeUsage: boolean;
-  temperature?: number;
-  maxTokens?: number;
-  responseFormat?: Record<string, unknown>;
   /** From `X-Session-Id` or `metadata.session_id`: "new" starts a session, anything else continues one. */
   sessionId?: string;
 }
 
 type Message = ChatCompletionRequest['messages'][number];
 
-const unsupported = (param: string, message: string) => invalidParam(param, message, 'UNSUPPORTED_PARAMETER');
+export const unsupported = (param: string, message: string) => invalidParam(param, message, 'UNSUPPORTED_PARAMETER');
+
+/** `tool_choice`: true for "none" (no tools at all); "auto" or absent is false; anything else is refused. */
+export function readToolChoice(choice: unknown): boolean {
+  if (choice === 'none') return true;
+  if (choice != null && choice !== 'auto') throw unsupported('tool_choice', 'tool_choice may be "auto" or "none": the agent decides which tools to call');
+  return false;
+}
+
+export function checkToolNames(tools: readonly ToolSpec[]): void {
+  if (new Set(tools.map((tool) => tool.function.name)).size < tools.length) throw invalidParam('tools', 'Two tools have the same name');
+}
 
 /**
  * Reads an OpenAI request into a plan, refusing what we cannot honour (several choices, log
@@ -38,10 +41,7 @@ export function readChatRequest(body: ChatCompletionRequest, sessionHeader: stri
     throw unsupported('modalities', 'Only text output is supported');
   }
   if (loose.functions != null || loose.function_call != null) throw unsupported('functions', 'The legacy "functions" field is not supported: send "tools"');
-  const noTools = body.tool_choice === 'none';
-  if (body.tool_choice != null && body.tool_choice !== 'auto' && !noTools) {
-    throw unsupported('tool_choice', 'tool_choice may be "auto" or "none": the agent decides which tools to call');
-  }
+  const noTools = readToolChoice(body.tool_choice);
   const format = body.response_format;
   if (format?.type === 'json_schema' && format.json_schema === undefined) throw invalidParam('response_format', 'response_format.json_schema is required with type "json_schema"');
 
@@ -53,7 +53,7 @@ export function readChatRequest(body: ChatCompletionRequest, sessionHeader: stri
         type: 'function',
         function: { name: tool.function.name, description: tool.function.description ?? '', parameters: tool.function.parameters ?? { type: 'object', properties: {} } },
       }));
-  if (new Set(clientTools.map((tool) => tool.function.name)).size < clientTools.length) throw invalidParam('tools', 'Two tools have the same name');
+  checkToolNames(clientTools);
   if (sessionId !== undefined && clientTools.length > 0) {
     throw unsupported('tools', 'Client-side tools work in stateless mode only: drop the session id, or the tools');
   }
@@ -71,25 +71,33 @@ export function readChatRequest(body: ChatCompletionRequest, sessionHeader: stri
   };
 }
 
-function textOf(content: Message['content'], index: number, maxLength: number): string | null {
+/** A message's text from a string or text parts of the given types; anything else is refused (text only). */
+export function textOf(
+  content: string | null | undefined | ReadonlyArray<{ type: string; text?: string }>,
+  where: { param: string; at: string },
+  maxLength: number,
+  partTypes: ReadonlySet<string>,
+): string | null {
   if (content === undefined || content === null || typeof content === 'string') return content ?? null;
   let text = '';
   for (const part of content) {
-    if (part.type !== 'text' || part.text === undefined) {
-      throw unsupported('messages', `messages[${index}]: content parts of type "${part.type.slice(0, 64)}" are not supported (text only)`);
+    if (!partTypes.has(part.type) || part.text === undefined) {
+      throw unsupported(where.param, `${where.at}: content parts of type "${part.type.slice(0, 64)}" are not supported (text only)`);
     }
     text += part.text;
   }
   // The schema bounds each part; the message as a whole has the same limit as a string content
   // (counted in code points, as the schema does; UTF-16 length is never below that count).
   if (text.length > maxLength && [...text].length > maxLength) {
-    throw invalidParam('messages', `messages[${index}]: the text parts add up to more than ${maxLength} characters (MAX_MESSAGE_LENGTH)`);
+    throw invalidParam(where.param, `${where.at}: the text parts add up to more than ${maxLength} characters (MAX_MESSAGE_LENGTH)`);
   }
   return text;
 }
 
+const CHAT_TEXT_PARTS: ReadonlySet<string> = new Set(['text']);
+
 function chatMessage(message: Message, index: number, maxLength: number): ChatMessage {
-  const content = textOf(message.content, index, maxLength);
+  const content = textOf(message.content, { param: 'messages', at: `messages[${index}]` }, maxLength, CHAT_TEXT_PARTS);
   const name = message.name === undefined ? {} : { name: message.name };
   if (message.role === 'assistant') {
     return { role: 'assistant', content, ...name, ...(message.tool_calls?.length ? { tool_calls: message.tool_calls } : {}) };

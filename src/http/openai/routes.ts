@@ -1,49 +1,26 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { clientSideTurn, newRunId, type AgentRunInput, type Run, type RunTracker, type SessionTurns, type Turn } from '../../agent/index.js';
-import type { AgentCatalog, AgentDefinition } from '../../agents/catalog.js';
-import { resolveAgent, type ResolvedAgent } from '../../agents/resolve-agent.js';
-import type { ResponseFormats } from '../../agents/resolve.js';
-import type { Config } from '../../config.js';
+import { clientSideTurn, type Turn } from '../../agent/index.js';
+import type { ResolvedAgent } from '../../agents/resolve-agent.js';
 import { ChassisError } from '../../errors.js';
-import type { ChatMessage, ModelClient } from '../../model/index.js';
+import type { ChatMessage } from '../../model/index.js';
 import type { Principal } from '../../principal.js';
-import type { RunRegistry } from '../../runs/index.js';
-import type { ToolRegistry } from '../../tools/index.js';
-import type { IdentityResolver } from '../identity.js';
-import { launchRun, stopOnLeave, type LaunchedRun } from '../launch-run.js';
-import type { SseWriter } from '../sse.js';
-import { pipeRunToSse } from '../run-output.js';
-import type { Observability } from '../../observability/index.js';
+import type { LaunchedRun } from '../launch-run.js';
+import { CALLER_OR_OPEN_SECURITY } from '../openapi.js';
 import { ChunkEncoder, chatCompletionOf, type ChatEncoding } from './chat-encoder.js';
 import { invalidParam, registerOpenAIErrors } from './errors.js';
+import { completedRun, DEFAULT_AGENT, findAgent, startOpenAIRun, streamFrames, type OpenAIRouteDeps } from './openai-run.js';
 import { readChatRequest, type ChatPlan } from './request.js';
+import { registerResponsesRoutes } from './responses-routes.js';
 import { chatSchemas, ModelList, ModelSchema, OpenAIErrorSchema, type ChatCompletionRequest } from './schemas.js';
 
-export interface OpenAIRouteDeps {
-  config: Config;
-  model: ModelClient;
-  tools: ToolRegistry;
-  runs: RunTracker;
-  registry: RunRegistry;
-  identity: IdentityResolver;
-  agents: AgentCatalog;
-  responseFormats: ResponseFormats;
-  sessions?: SessionTurns;
-  observe?: Observability['run'];
-}
-
-/**
- * The model id of the agent every deployment has: the configured model (OPENAI_MODEL) with every
- * server tool and no system prompt of ours. A catalog agent named "default" replaces it.
- */
-export const DEFAULT_AGENT = 'default';
+export { DEFAULT_AGENT, type OpenAIRouteDeps } from './openai-run.js';
 
 /** `/v1` is canonical (what a client's base URL ends with); the same routes answer under `/api/v1/openai/v1`. */
 export const OPENAI_PREFIXES = ['/v1', '/api/v1/openai/v1'] as const;
 
 /**
- * The OpenAI-compatible surface: Chat Completions and the model list, each an encoder over the
+ * The OpenAI-compatible surface: Chat Completions, Responses and the model list, each an encoder over the
  * same run log as the native API. Registered once per prefix, in its own plugin so its errors
  * (auth, limits, validation, unknown paths) answer in OpenAI's shape.
  */
@@ -60,7 +37,7 @@ export async function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRou
         const error = (description: string) => ({ ...OpenAIErrorSchema, description });
         const errors = {
           401: error('Missing or invalid credentials'),
-          404: error('Unknown model (code model_not_found) or session'),
+          404: error('Unknown model (code model_not_found), session or response (code response_not_found)'),
           429: error('API_RATE_LIMIT_PER_MINUTE reached (Retry-After says when to retry)'),
           500: error('Internal server error (details only in the server log)'),
           502: error('The model failed (upstream error)'),
@@ -69,11 +46,11 @@ export async function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRou
         };
         const requestErrors = {
           400: error('Invalid or unsupported request field (param names it)'),
-          409: error('The session is busy with another run'),
+          409: error('The session is busy with another run, or the conversation moved on past previous_response_id (code conversation_moved_on)'),
           413: error('Request body too large'),
         };
         // Bearer (the API key or an access token, as OpenAI clients send it), X-API-Key, or none on an open server.
-        const security: Array<Record<string, string[]>> = [{ bearer: [] }, { apiKey: [] }, {}];
+        const security = CALLER_OR_OPEN_SECURITY;
         typed.post(
           '/chat/completions',
           {
@@ -124,6 +101,7 @@ export async function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRou
             return modelObject(model, startedAt);
           },
         );
+        registerResponsesRoutes(typed, deps, { hide, security, errors, requestErrors });
       },
       { prefix },
     );
@@ -132,13 +110,6 @@ export async function registerOpenAIRoutes(app: FastifyInstance, deps: OpenAIRou
 
 function modelObject(id: string, created: number) {
   return { id, object: 'model' as const, created, owned_by: 'agent-chassis' };
-}
-
-/** The agent a `model` names; undefined is the default agent. OpenAI's 404 otherwise. */
-function findAgent(name: string, agents: AgentCatalog): AgentDefinition | undefined {
-  const agent = agents.get(name);
-  if (agent !== undefined || name === DEFAULT_AGENT) return agent;
-  throw new ChassisError(404, 'MODEL_NOT_FOUND', `The model '${name.slice(0, 256)}' does not exist: GET /v1/models lists the agents of this server`, { extra: { param: 'model' } });
 }
 
 function header(request: FastifyRequest, name: string): string | undefined {
@@ -150,42 +121,7 @@ async function chatCompletion(request: FastifyRequest, reply: FastifyReply, deps
   const principal = await deps.identity(request);
   // Validated against schemas.ChatCompletionRequest before the handler runs.
   const plan = readChatRequest(request.body as ChatCompletionRequest, header(request, 'x-session-id'), deps.config.maxMessageLength);
-  const agent = resolveAgent(
-    findAgent(plan.agent, deps.agents),
-    deps.tools,
-    { model: deps.config.openaiModel, maxSteps: deps.config.maxAgentSteps },
-    deps.responseFormats,
-    { temperature: plan.temperature, maxTokens: plan.maxTokens },
-  );
-  const serverTools = plan.noTools ? deps.tools.select([]) : agent.tools;
-  const clash = plan.clientTools.find((tool) => serverTools.allowed.has(tool.function.name));
-  if (clash !== undefined) {
-    throw invalidParam('tools', `The tool name "${clash.function.name}" is a server-side tool of this agent: rename the client tool`);
-  }
-  const runId = newRunId();
-  let run: Run | undefined;
-  let turn: Turn;
-  try {
-    run = deps.runs.start(runId);
-    turn = await beginTurn(plan, agent, principal, runId, deps);
-  } catch (error) {
-    run?.end();
-    throw error;
-  }
-  const input: AgentRunInput = {
-    context: turn.context,
-    model: agent.model,
-    temperature: agent.temperature,
-    maxTokens: agent.maxTokens,
-    tools: serverTools,
-    clientTools: plan.clientTools.length > 0 ? plan.clientTools : undefined,
-    // The agent's own format is checked (and repaired) by the loop; a request's goes to the provider.
-    responseFormat: agent.responseFormat,
-    providerResponseFormat: plan.responseFormat,
-    stream: plan.stream,
-    signal: run.signal,
-  };
-  const launched = launchRun(request, reply, { run, turn, input, principal, settings: { maxSteps: agent.maxSteps }, agentName: plan.agent }, deps);
+  const { run, launched } = await startOpenAIRun(request, reply, deps, principal, plan, (agent, runId) => beginTurn(plan, agent, principal, runId, deps));
   const encoding: ChatEncoding = {
     // The run id names the completion too: X-Run-Id and GET /api/v1/agent/runs/{id} find it.
     id: `chatcmpl-${run.id.slice(4)}`,
@@ -225,25 +161,12 @@ async function beginTurn(plan: ChatPlan, agent: ResolvedAgent, principal: Princi
 }
 
 async function jsonCompletion(reply: FastifyReply, launched: LaunchedRun, encoding: ChatEncoding) {
-  stopOnLeave(reply, launched.onLeave);
-  const result = await launched.outcome;
-  if (result.status !== 'completed') throw result.error;
+  const result = await completedRun(reply, launched);
   return chatCompletionOf(launched.log.events, encoding, result.usage, result.stopReason);
 }
 
-/** The OpenAI surface over the same run log: each run event becomes zero or more chunk frames. */
+/** Chat Completions chunks over the run log; an error frame carries the status the run failed with. */
 function streamChunks(reply: FastifyReply, launched: LaunchedRun, encoding: ChatEncoding, runId: string, heartbeatSeconds: number): Promise<void> {
-  const { log, onLeave } = launched;
   const encoder = new ChunkEncoder(encoding);
-  return pipeRunToSse(reply, runId, log, 0, heartbeatSeconds, onLeave, (sse, event) => writeFrames(sse, encoder.frames(event, log.end?.error?.status)));
-}
-
-/** Synchronous while the socket takes the frames; a promise only when it is full (back-pressure). */
-function writeFrames(sse: SseWriter, frames: readonly string[], from = 0): Promise<void> | undefined {
-  for (let index = from; index < frames.length; index++) {
-    if (sse.closed) return undefined;
-    const backPressure = sse.sendData(frames[index]!);
-    if (backPressure !== undefined) return backPressure.then(() => writeFrames(sse, frames, index + 1));
-  }
-  return undefined;
+  return streamFrames(reply, launched, runId, heartbeatSeconds, (event) => encoder.frames(event, launched.log.end?.error?.status));
 }

@@ -546,6 +546,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/responses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** OpenAI Responses: run an agent as a model (JSON, or Responses events with "stream": true) */
+        post: operations["openaiCreateResponse"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/responses/{response_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A stored response (404 when it is not yours, or with persistence off) */
+        get: operations["openaiRetrieveResponse"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -4925,7 +4959,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unknown model (code model_not_found) or session */
+            /** @description Unknown model (code model_not_found), session or response (code response_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4941,7 +4975,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description The session is busy with another run */
+            /** @description The session is busy with another run, or the conversation moved on past previous_response_id (code conversation_moved_on) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -5099,7 +5133,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unknown model (code model_not_found) or session */
+            /** @description Unknown model (code model_not_found), session or response (code response_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -5239,7 +5273,509 @@ export interface operations {
                     };
                 };
             };
-            /** @description Unknown model (code model_not_found) or session */
+            /** @description Unknown model (code model_not_found), session or response (code response_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description API_RATE_LIMIT_PER_MINUTE reached (Retry-After says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description Internal server error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description The model failed (upstream error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description Server busy, shutting down, or the model is not configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description The model timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    openaiCreateResponse: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description The new user text, or input items; with previous_response_id only what is new */
+                    input: string | {
+                        arguments?: string;
+                        call_id?: string;
+                        content?: string | {
+                            text?: string;
+                            type: string;
+                        }[];
+                        name?: string;
+                        output?: string | {
+                            text?: string;
+                            type: string;
+                        }[];
+                        role?: "user" | "system" | "developer" | "assistant";
+                        /** @description message (default when role is set), function_call, function_call_output; reasoning items are ignored */
+                        type?: string;
+                    }[];
+                    instructions?: string | null;
+                    /**
+                     * Format: int32
+                     * @description The most tokens of each model call of the run
+                     */
+                    max_output_tokens?: number | null;
+                    /** @description Kept with the response and echoed */
+                    metadata?: {
+                        [key: string]: string;
+                    } | null;
+                    /** @description An agent name from GET /v1/models, or "default" */
+                    model: string;
+                    /** @description Continue that response's conversation (needs ENABLE_PERSISTENCE) */
+                    previous_response_id?: string | null;
+                    /** @description Default true: keep the response (GET /v1/responses/{id}, previous_response_id); false runs statelessly */
+                    store?: boolean | null;
+                    stream?: boolean | null;
+                    temperature?: number | null;
+                    text?: {
+                        format?: {
+                            description?: string;
+                            name?: string;
+                            schema?: {
+                                [key: string]: unknown;
+                            };
+                            strict?: boolean | null;
+                            type: "text" | "json_object" | "json_schema";
+                        };
+                    } | null;
+                    /** @description "auto" (default) or "none"; other choices are refused */
+                    tool_choice?: unknown;
+                    /** @description Client-side function tools: a call to one ends the response with a function_call item */
+                    tools?: {
+                        description?: string | null;
+                        name?: string;
+                        parameters?: {
+                            [key: string]: unknown;
+                        } | null;
+                        strict?: boolean | null;
+                        /** @description Only "function" (client-side) tools; built-in tools are refused */
+                        type: string;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description The response (JSON), or with "stream": true a text/event-stream of Responses events (event: <type>, data: {type, sequence_number, …}) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        background: boolean;
+                        /**
+                         * Format: int64
+                         * @description Unix seconds
+                         */
+                        created_at: number;
+                        error: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        id: string;
+                        incomplete_details: {
+                            reason: string;
+                        } | null;
+                        instructions: string | null;
+                        /** Format: int32 */
+                        max_output_tokens: number | null;
+                        metadata: {
+                            [key: string]: string;
+                        };
+                        model: string;
+                        /** @enum {string} */
+                        object: "response";
+                        output: {
+                            [key: string]: unknown;
+                        }[];
+                        parallel_tool_calls: boolean;
+                        previous_response_id: string | null;
+                        /** @description completed | incomplete | failed | cancelled | in_progress */
+                        status: string;
+                        store: boolean;
+                        temperature: number | null;
+                        text: {
+                            /** @description The text format of the request */
+                            format: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        tool_choice: string;
+                        tools: {
+                            [key: string]: unknown;
+                        }[];
+                        /** @enum {object|null} */
+                        top_p: never | null;
+                        truncation: string;
+                        usage: {
+                            /** Format: int64 */
+                            input_tokens: number;
+                            input_tokens_details: {
+                                /** Format: int64 */
+                                cached_tokens: number;
+                            };
+                            /** Format: int64 */
+                            output_tokens: number;
+                            output_tokens_details: {
+                                /** Format: int64 */
+                                reasoning_tokens: number;
+                            };
+                            /** Format: int64 */
+                            total_tokens: number;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Invalid or unsupported request field (param names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description Unknown model (code model_not_found), session or response (code response_not_found) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description The session is busy with another run, or the conversation moved on past previous_response_id (code conversation_moved_on) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description Request body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description API_RATE_LIMIT_PER_MINUTE reached (Retry-After says when to retry) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description Internal server error (details only in the server log) */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description The model failed (upstream error) */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description Server busy, shutting down, or the model is not configured */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description The model timed out */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    openaiRetrieveResponse: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                response_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The response (JSON), or with "stream": true a text/event-stream of Responses events (event: <type>, data: {type, sequence_number, …}) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        background: boolean;
+                        /**
+                         * Format: int64
+                         * @description Unix seconds
+                         */
+                        created_at: number;
+                        error: {
+                            code: string;
+                            message: string;
+                        } | null;
+                        id: string;
+                        incomplete_details: {
+                            reason: string;
+                        } | null;
+                        instructions: string | null;
+                        /** Format: int32 */
+                        max_output_tokens: number | null;
+                        metadata: {
+                            [key: string]: string;
+                        };
+                        model: string;
+                        /** @enum {string} */
+                        object: "response";
+                        output: {
+                            [key: string]: unknown;
+                        }[];
+                        parallel_tool_calls: boolean;
+                        previous_response_id: string | null;
+                        /** @description completed | incomplete | failed | cancelled | in_progress */
+                        status: string;
+                        store: boolean;
+                        temperature: number | null;
+                        text: {
+                            /** @description The text format of the request */
+                            format: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        tool_choice: string;
+                        tools: {
+                            [key: string]: unknown;
+                        }[];
+                        /** @enum {object|null} */
+                        top_p: never | null;
+                        truncation: string;
+                        usage: {
+                            /** Format: int64 */
+                            input_tokens: number;
+                            input_tokens_details: {
+                                /** Format: int64 */
+                                cached_tokens: number;
+                            };
+                            /** Format: int64 */
+                            output_tokens: number;
+                            output_tokens_details: {
+                                /** Format: int64 */
+                                reasoning_tokens: number;
+                            };
+                            /** Format: int64 */
+                            total_tokens: number;
+                        } | null;
+                    };
+                };
+            };
+            /** @description Missing or invalid credentials */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string | null;
+                            message: string;
+                            param: string | null;
+                            type: string;
+                        };
+                    };
+                };
+            };
+            /** @description Unknown model (code model_not_found), session or response (code response_not_found) */
             404: {
                 headers: {
                     [name: string]: unknown;
