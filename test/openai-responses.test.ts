@@ -2,6 +2,10 @@
 // the same run as every other surface, encoded as a `response` object or Responses events, with
 // previous_response_id backed by server-side sessions.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import SQLite from 'better-sqlite3';
 import OpenAI from 'openai';
 import { startFakeUpstream, type FakeUpstream } from './support/fake-upstream.js';
 import { countingTool, writerAgent } from './support/openai-fixtures.js';
@@ -14,6 +18,7 @@ const KEY = 'responses-surface-key';
 let fake: FakeUpstream;
 let t: TestApp;
 let stateless: TestApp;
+const DIR = mkdtempSync(join(tmpdir(), 'openai-responses-'));
 
 const { tool: counter, counted } = countingTool();
 const writer = writerAgent;
@@ -28,6 +33,7 @@ afterAll(async () => {
   await t.close();
   await stateless.close();
   await fake.close();
+  rmSync(DIR, { recursive: true, force: true });
 });
 beforeEach(() => {
   fake.reset();
@@ -411,6 +417,37 @@ describe.skipIf(!stores.pg)('across two instances on one PostgreSQL', () => {
     for (const id of [first.id, second.id]) {
       const read = await call(`${b.url}/v1/responses/${id}`, undefined, { authorization: `Bearer ${KEY}`, 'x-user-id': 'carol' });
       expect(read.status).toBe(404);
+    }
+  });
+});
+
+describe('a response is stored by its turn, in the same transaction', () => {
+  it('when the response cannot be written, nothing of the turn is: the same previous_response_id continues once it can', async () => {
+    const file = join(DIR, 'atomic.sqlite');
+    const app = await startApp({ OPENAI_BASE_URL: fake.url, CHASSIS_API_KEY: KEY, UPSTREAM_MAX_RETRIES: '0', ENABLE_PERSISTENCE: 'true', DATABASE_URL: `sqlite:${file}` });
+    const db = new SQLite(file);
+    try {
+      fake.script({ kind: 'text', content: 'first answer' }, { kind: 'text', content: 'lost answer' }, { kind: 'text', content: 'second answer' });
+      const { data: first, response: http } = await client('alice', app).responses.create({ model: 'default', input: 'one' }).withResponse();
+      const sessionId = http.headers.get('x-session-id')!;
+      const messages = async () => {
+        const response = await fetch(`${app.url}/api/v1/agent/session/${sessionId}/messages`, { headers: { 'x-api-key': KEY, 'x-user-id': 'alice' } });
+        return ((await response.json()) as { messages: Array<{ content: string }> }).messages.map((message) => message.content);
+      };
+      // The database refuses the response row (as a full disk or a lost connection would).
+      db.exec("create trigger refuse_responses before insert on openai_responses begin select raise(abort, 'refused'); end");
+      const failed = await client('alice', app).responses.create({ model: 'default', input: 'two', previous_response_id: first.id }).catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(OpenAI.APIError);
+      expect((failed as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+      expect(await messages()).toEqual(['one', 'first answer']);
+      db.exec('drop trigger refuse_responses');
+      // Not "conversation moved on": the failed turn left the session where the first response ends.
+      const second = await client('alice', app).responses.create({ model: 'default', input: 'two', previous_response_id: first.id });
+      expect(second.output_text).toBe('second answer');
+      expect(await messages()).toEqual(['one', 'first answer', 'two', 'second answer']);
+    } finally {
+      db.close();
+      await app.close();
     }
   });
 });

@@ -80,10 +80,11 @@ export interface SessionTurnRequest {
    */
   expectedNextSeq?: number;
   /**
-   * Told, inside the commit, where the history ends after this turn (a Responses id records the
-   * position). Not called for a turn resumed after approvals: the OpenAI surface, its one user, never pauses.
+   * An answer to store with the turn, in the same transaction, naming where the history ends after
+   * it (an OpenAI Responses id): asked for at the commit, from the run's result. Not asked for a
+   * turn resumed after approvals: the OpenAI surface, its one user, never pauses.
    */
-  afterCommit?(sessionId: string, nextSeq: number, result: TurnResult): Promise<void>;
+  response?(result: TurnResult): { id: string; body: Record<string, unknown> };
   systemPrompt?: string;
   model?: string;
   metadata?: Record<string, unknown>;

@@ -19,12 +19,21 @@ export interface SessionSql {
   holder(id: string): CompiledQuery;
   exists(id: string): CompiledQuery;
   tail(id: string, limit: number): CompiledQuery;
-  /** SQLite: the session row only (messages follow with `insertMessages`); PostgreSQL: row and messages at once. */
-  create(row: NewSessionRow, messages: readonly string[]): CompiledQuery;
-  /** SQLite: the session update only; PostgreSQL: update and message insert at once. Returns the updated row. */
-  append(id: string, owner: string, count: number, now: number, changes: RowChanges, messages: readonly string[]): CompiledQuery;
+  /** SQLite: the session row only (messages and response follow); PostgreSQL: row, messages and response at once. */
+  create(row: NewSessionRow, messages: readonly string[], response: ResponseRow | null): CompiledQuery;
+  /** SQLite: the session update only; PostgreSQL: update, messages and response at once. Returns the updated row. */
+  append(id: string, owner: string, count: number, now: number, changes: RowChanges, messages: readonly string[], response: ResponseRow | null): CompiledQuery;
   /** SQLite only: the messages of a create or append, numbered from `firstSeq`. */
   insertMessages(id: string, firstSeq: number, messages: readonly string[], now: number): CompiledQuery;
+  /** SQLite only: the response of a create or append, at the session's new `nextSeq`. */
+  insertResponse(sessionId: string, nextSeq: number, now: number, response: ResponseRow): CompiledQuery;
+}
+
+/** An OpenAI Responses answer written with the turn that produced it (stored-responses.ts reads it). */
+export interface ResponseRow {
+  id: string;
+  /** The response object, JSON. */
+  body: string;
 }
 
 export interface NewSessionRow {
@@ -80,32 +89,39 @@ export function sessionSql(dialect: Dialect): SessionSql {
   };
 
   if (dialect === 'postgres') {
+    // The response row, when there is one (its id is null otherwise), at the session's new next_seq.
+    const response = (time: string) =>
+      `r as (insert into openai_responses (id, session_id, next_seq, body, created_at) select ?::text, s.id, s.next_seq, ?::text, s.${time} from s where ?::text is not null) `;
+    const responseParameters = (row: ResponseRow | null) => [row?.id ?? null, row?.body ?? null, row?.id ?? null];
     // `with ordinality` numbers the array's elements from 1, in order.
     const create = numbered(
       `with s as (${INSERT_SESSION} returning ${SESSION_COLUMNS}), ` +
-        `m as (insert into session_messages (session_id, seq, message, created_at) select s.id, t.n, t.message, s.created_at from s, unnest(?::text[]) with ordinality as t(message, n)) ` +
-        'select * from s',
+        `m as (insert into session_messages (session_id, seq, message, created_at) select s.id, t.n, t.message, s.created_at from s, unnest(?::text[]) with ordinality as t(message, n)), ` +
+        `${response('created_at')}select * from s`,
     );
     // The update returns the new next_seq: the first new message is next_seq - count.
     const append = numbered(
       `with s as (${UPDATE_SESSION} returning ${SESSION_COLUMNS}), ` +
-        `m as (insert into session_messages (session_id, seq, message, created_at) select s.id, s.next_seq - ?::integer + t.n - 1, t.message, s.updated_at from s, unnest(?::text[]) with ordinality as t(message, n)) ` +
-        'select * from s',
+        `m as (insert into session_messages (session_id, seq, message, created_at) select s.id, s.next_seq - ?::integer + t.n - 1, t.message, s.updated_at from s, unnest(?::text[]) with ordinality as t(message, n)), ` +
+        `${response('updated_at')}select * from s`,
     );
+    const sqliteOnly = () => {
+      throw new Error('PostgreSQL writes messages and responses in the create/append statement');
+    };
     return {
       ...common,
-      create: (row, messages) =>
-        raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now, messages]),
-      append: (id, owner, count, now, changes, messages) =>
-        raw(append, [count, count, now, changes.systemPrompt, changes.model, changes.metadata, id, owner, count, messages]),
-      insertMessages: () => {
-        throw new Error('PostgreSQL writes messages in the create/append statement');
-      },
+      create: (row, messages, responseRow) =>
+        raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now, messages, ...responseParameters(responseRow)]),
+      append: (id, owner, count, now, changes, messages, responseRow) =>
+        raw(append, [count, count, now, changes.systemPrompt, changes.model, changes.metadata, id, owner, count, messages, ...responseParameters(responseRow)]),
+      insertMessages: sqliteOnly,
+      insertResponse: sqliteOnly,
     };
   }
 
   const create = `${INSERT_SESSION} returning ${SESSION_COLUMNS}`;
   const append = `${UPDATE_SESSION} returning ${SESSION_COLUMNS}`;
+  const insertResponse = 'insert into openai_responses (id, session_id, next_seq, body, created_at) values (?, ?, ?, ?, ?)';
   // One text per batch size, so each stays one cached prepared statement.
   const inserts = new Map<number, string>();
   const insertText = (count: number) => {
@@ -126,5 +142,6 @@ export function sessionSql(dialect: Dialect): SessionSql {
       messages.forEach((message, index) => parameters.push(id, firstSeq + index, message, now));
       return raw(insertText(messages.length), parameters);
     },
+    insertResponse: (sessionId, nextSeq, now, response) => raw(insertResponse, [response.id, sessionId, nextSeq, response.body, now]),
   };
 }

@@ -3,7 +3,7 @@ import { ChassisError } from '../errors.js';
 import type { Database, Tables } from '../db/index.js';
 import { storeUnavailable } from '../errors.js';
 import type { ChatMessage } from '../model/types.js';
-import { sessionSql, type NewSessionRow, type SessionSql } from './session-sql.js';
+import { sessionSql, type NewSessionRow, type ResponseRow, type SessionSql } from './session-sql.js';
 import { SqliteTurnWrites } from './sqlite-turn-writes.js';
 import type { SessionsTable } from './tables.js';
 
@@ -101,7 +101,8 @@ export class SessionStore {
   }
 
   /** Creates the session with its first messages, atomically. */
-  create(session: NewSession, messages: readonly ChatMessage[]): Promise<SessionRecord> {
+  /** `response`: an OpenAI response written in the same transaction, at the new history's end. */
+  create(session: NewSession, messages: readonly ChatMessage[], response: ResponseRow | null = null): Promise<SessionRecord> {
     const texts = messages.map((message) => JSON.stringify(message));
     const row: NewSessionRow = {
       id: session.id,
@@ -114,8 +115,8 @@ export class SessionStore {
       now: Date.now(),
     };
     return guard(async () => {
-      if (this.sqliteWrites !== undefined) return toRecord(await this.sqliteWrites.create<SessionRow>(row, texts));
-      const { rows } = await this.db.executeQuery<SessionRow>(this.sql.create(row, texts));
+      if (this.sqliteWrites !== undefined) return toRecord(await this.sqliteWrites.create<SessionRow>(row, texts, response));
+      const { rows } = await this.db.executeQuery<SessionRow>(this.sql.create(row, texts, response));
       return toRecord(rows[0]!);
     });
   }
@@ -187,12 +188,12 @@ export class SessionStore {
   }
 
   /**
-   * A turn's commit: appends the messages, updates the session and lets go of the lease, atomically
-   * (one transaction on SQLite, one statement on PostgreSQL). It applies only while `owner` still
+   * A turn's commit: appends the messages (and writes `response`, if any), updates the session and
+   * lets go of the lease, atomically (one savepoint on SQLite, one statement on PostgreSQL). It applies only while `owner` still
    * holds the lease, so a run whose lease expired and was taken by another can never interleave its
    * messages with the other's.
    */
-  append(id: string, owner: string, messages: readonly ChatMessage[], changes: SessionChanges): Promise<AppendOutcome> {
+  append(id: string, owner: string, messages: readonly ChatMessage[], changes: SessionChanges, response: ResponseRow | null = null): Promise<AppendOutcome> {
     const texts = messages.map((message) => JSON.stringify(message));
     const now = Date.now();
     const count = messages.length;
@@ -208,8 +209,8 @@ export class SessionStore {
     return guard(async () => {
       const row =
         this.sqliteWrites !== undefined
-          ? await this.sqliteWrites.append<SessionRow>(id, owner, now, rowChanges, texts)
-          : (await this.db.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts))).rows[0];
+          ? await this.sqliteWrites.append<SessionRow>(id, owner, now, rowChanges, texts, response)
+          : (await this.db.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts, response))).rows[0];
       return row === undefined ? notApplied() : { status: 'appended', session: toRecord(row) };
     });
   }

@@ -9,6 +9,7 @@ import type { HistoryCache } from './history-cache.js';
 import type { RecentHistory } from './recent-history.js';
 import { SessionLease } from './session-lease.js';
 import type { SessionQueue } from './session-queue.js';
+import type { ResponseRow } from './session-sql.js';
 import type { SessionChanges, SessionRecord, SessionStore } from './session-store.js';
 
 export interface SessionTurnsOptions {
@@ -79,6 +80,11 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
 
   const promptOf = (request: SessionTurnRequest, agent: AgentDefinition) => request.agentPrompt?.(agent) ?? agent.instructions;
 
+  function responseOf(request: SessionTurnRequest, result: TurnResult): ResponseRow | null {
+    const response = request.response?.(result);
+    return response === undefined ? null : { id: response.id, body: JSON.stringify(response.body) };
+  }
+
   function changesOf(request: SessionTurnRequest): SessionChanges {
     return { systemPrompt: request.systemPrompt, model: request.model, metadata: request.metadata };
   }
@@ -105,8 +111,8 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
   }
 
   /** Appends a finished turn under the run's lease; a session deleted or taken meanwhile gets nothing. */
-  async function appendTurn(id: string, owner: string, messages: readonly ChatMessage[], changes: SessionChanges): Promise<SessionRecord> {
-    const outcome = await store.append(id, owner, messages, changes);
+  async function appendTurn(id: string, owner: string, messages: readonly ChatMessage[], changes: SessionChanges, response: ResponseRow | null = null): Promise<SessionRecord> {
+    const outcome = await store.append(id, owner, messages, changes, response);
     if (outcome.status === 'missing') throw notFound(`Session ${id} was deleted during the run; the turn was not saved`);
     if (outcome.status === 'lease_lost') {
       throw new ChassisError(409, 'SESSION_BUSY', `session ${id} is busy: this run lost its hold on it and the turn was not saved`);
@@ -146,11 +152,11 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
         const session = await store.create(
           { id, ownerId: request.principal.via === 'open' ? null : request.principal.userId, agent: agent?.name ?? null, ...changesOf(request) },
           stored,
+          responseOf(request, result),
         );
         const tail = stored.slice(-maxMessages);
         recent?.set(id, session.nextSeq, tail);
         void cache?.put(id, session.nextSeq, maxMessages, tail);
-        await request.afterCommit?.(id, session.nextSeq, result);
       },
       async release() {},
       async pause(untilMs) {
@@ -208,13 +214,12 @@ export function createSessionTurns(options: SessionTurnsOptions): SessionTurns {
       async commit(result: TurnResult) {
         const added = [...input, ...result.messages];
         if (!isOwner) await checkStillAllowed(id, request.principal);
-        const session = await appendTurn(id, owner, added, isOwner ? changesOf(request) : {});
+        const session = await appendTurn(id, owner, added, isOwner ? changesOf(request) : {}, responseOf(request, result));
         held.committed();
         const tail = [...history, ...added].slice(-maxMessages);
         recent?.advance(id, history, session.nextSeq, added, tail);
         // Not awaited: the turn is saved, and a hung Redis must not hold the answer back (put never throws).
         void cache?.put(id, session.nextSeq, maxMessages, tail);
-        await request.afterCommit?.(id, session.nextSeq, result);
       },
       release: () => held.release(),
       async pause(untilMs) {

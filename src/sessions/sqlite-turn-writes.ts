@@ -1,5 +1,5 @@
 import type { SqliteGroupCommit } from '../db/sqlite-group-commit.js';
-import type { NewSessionRow, RowChanges, SessionSql } from './session-sql.js';
+import type { NewSessionRow, ResponseRow, RowChanges, SessionSql } from './session-sql.js';
 
 /** Messages per INSERT: 4 parameters each, far below SQLite's 32,766-parameter limit. */
 const INSERT_BATCH = 256;
@@ -8,9 +8,10 @@ const INSERT_BATCH = 256;
 export type SqliteLease<Row> = { status: 'held'; row: Row } | { status: 'busy'; row: Row; holder: string | null } | { status: 'missing' };
 
 /**
- * A session turn's writes on SQLite — take the lease, create the session, append a turn — each a
- * synchronous function of cached prepared statements, run by the group commit (one transaction for
- * all the turns that write in the same loop turn, a savepoint each). No promise per statement and
+ * A session turn's writes on SQLite — take the lease, create the session, append a turn (with the
+ * OpenAI response that names where it ends, if any) — each a synchronous function of cached
+ * prepared statements, run by the group commit (one transaction for all the turns that write in the
+ * same loop turn, a savepoint each). No promise per statement and
  * no query building: this is the whole database cost of a turn on the embedded default (issue #13).
  */
 export class SqliteTurnWrites {
@@ -39,19 +40,19 @@ export class SqliteTurnWrites {
     });
   }
 
-  create<Row>(row: NewSessionRow, texts: readonly string[]): Promise<Row> {
+  create<Row extends { next_seq: number }>(row: NewSessionRow, texts: readonly string[], response: ResponseRow | null): Promise<Row> {
     return this.group.write(() => {
-      const created = this.get<Row>(this.sql.create(row, texts))!;
-      this.insert(row.id, 1, texts, row.now);
+      const created = this.get<Row>(this.sql.create(row, texts, response))!;
+      this.insert(row.id, 1, texts, row.now, Number(created.next_seq), response);
       return created;
     });
   }
 
   /** Undefined when the update matched nothing (the lease is not this owner's, or no session). */
-  append<Row extends { next_seq: number }>(id: string, owner: string, now: number, changes: RowChanges, texts: readonly string[]): Promise<Row | undefined> {
+  append<Row extends { next_seq: number }>(id: string, owner: string, now: number, changes: RowChanges, texts: readonly string[], response: ResponseRow | null): Promise<Row | undefined> {
     return this.group.write(() => {
-      const updated = this.get<Row>(this.sql.append(id, owner, texts.length, now, changes, texts));
-      if (updated !== undefined) this.insert(id, Number(updated.next_seq) - texts.length, texts, now);
+      const updated = this.get<Row>(this.sql.append(id, owner, texts.length, now, changes, texts, response));
+      if (updated !== undefined) this.insert(id, Number(updated.next_seq) - texts.length, texts, now, Number(updated.next_seq), response);
       return updated;
     });
   }
@@ -60,10 +61,13 @@ export class SqliteTurnWrites {
     return this.group.prepare(query.sql).get(query.parameters) as Row | undefined;
   }
 
-  private insert(id: string, firstSeq: number, texts: readonly string[], now: number): void {
-    for (let from = 0; from < texts.length; from += INSERT_BATCH) {
-      const { sql, parameters } = this.sql.insertMessages(id, firstSeq + from, texts.slice(from, from + INSERT_BATCH), now);
-      this.group.prepare(sql).run(parameters);
-    }
+  /** The turn's messages, numbered from `firstSeq`, and its response (if any) at `nextSeq`, the end of the history after them. */
+  private insert(id: string, firstSeq: number, texts: readonly string[], now: number, nextSeq: number, response: ResponseRow | null): void {
+    for (let from = 0; from < texts.length; from += INSERT_BATCH) this.run(this.sql.insertMessages(id, firstSeq + from, texts.slice(from, from + INSERT_BATCH), now));
+    if (response !== null) this.run(this.sql.insertResponse(id, nextSeq, now, response));
+  }
+
+  private run(query: { sql: string; parameters: readonly unknown[] }): void {
+    this.group.prepare(query.sql).run(query.parameters);
   }
 }

@@ -18,7 +18,7 @@ const responseNotFound = (id: string) => new ChassisError(404, 'RESPONSE_NOT_FOU
 
 /**
  * The OpenAI Responses API's ids over our sessions: a response names a session and a point in its
- * history. Who may read or continue a response is who may read or continue its session; anyone
+ * history. A response is written by its turn's commit, in the same transaction (SessionStore). Who may read or continue a response is who may read or continue its session; anyone
  * else is told it does not exist (404, not 403: a response id of another user reveals nothing).
  */
 export class StoredResponses {
@@ -29,18 +29,6 @@ export class StoredResponses {
     private readonly sessions: SessionStore,
   ) {
     this.db = database.db;
-  }
-
-  /** Written inside the turn's commit, after its messages (a failure fails the run, as a failed commit does). */
-  async save(response: StoredResponse): Promise<void> {
-    try {
-      await this.db
-        .insertInto('openai_responses')
-        .values({ id: response.id, session_id: response.sessionId, next_seq: response.nextSeq, body: JSON.stringify(response.body), created_at: Date.now() })
-        .execute();
-    } catch (error) {
-      throw storeUnavailable(error);
-    }
   }
 
   /** The response if `principal` may `operation` its session; 404 otherwise. */

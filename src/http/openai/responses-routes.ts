@@ -93,11 +93,11 @@ async function createResponse(request: FastifyRequest, reply: FastifyReply, deps
   const { run, launched } = await startOpenAIRun(request, reply, deps, principal, plan, (agent, runId) => {
     encoding = encodingOf(plan, runId, store);
     const saved = encoding;
-    return beginTurn({ plan, input, agent, principal, runId, deps, store, previous }, async (sessionId, nextSeq, result) => {
-      // The commit comes after the run's first model call, long after `log` is set below.
-      const body = responseOf(log!.events, saved, result.stopReason, result.usage);
-      await deps.responses!.save({ id: saved.id, sessionId, nextSeq, body });
-    });
+    // Stored with the turn, in its transaction: the commit comes after the run's first model call, long after `log` is set below.
+    return beginTurn({ plan, input, agent, principal, runId, deps, store, previous }, (result) => ({
+      id: saved.id,
+      body: responseOf(log!.events, saved, result.stopReason, result.usage),
+    }));
   });
   log = launched.log;
   return plan.stream ? streamResponse(reply, launched, encoding!, run.id, deps.config.sseHeartbeatSeconds) : jsonResponse(reply, launched, encoding!);
@@ -174,7 +174,7 @@ interface TurnStart {
 
 function beginTurn(
   { plan, input, agent, principal, runId, deps, store, previous }: TurnStart,
-  afterCommit: (sessionId: string, nextSeq: number, result: TurnResult) => Promise<void>,
+  response: (result: TurnResult) => { id: string; body: Record<string, unknown> },
 ): Promise<Turn> {
   const system = [agent.systemPrompt, plan.instructions].filter((text) => typeof text === 'string' && text !== '').join('\n\n');
   if (!store) {
@@ -191,7 +191,7 @@ function beginTurn(
     // Always set, even empty: a continuation must not run under an earlier response's instructions.
     systemPrompt: system,
     model: agent.model,
-    afterCommit,
+    response,
   });
 }
 
