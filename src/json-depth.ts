@@ -8,6 +8,10 @@ export const MAX_JSON_DEPTH = 64;
 
 /** True when `text` opens more than `max` arrays/objects inside one another (brackets inside strings do not count). */
 export function jsonTooDeep(text: string, max: number = MAX_JSON_DEPTH): boolean {
+  // Text with no more than `max` brackets that open cannot nest deeper: counting them with indexOf
+  // is native and several times cheaper than the walk below, and it settles nearly every text we
+  // read (each streamed chunk of a provider's answer is checked).
+  if (openings(text, '{', max) + openings(text, '[', max) <= max) return false;
   let depth = 0;
   let inString = false;
   for (let index = 0; index < text.length; index++) {
@@ -24,4 +28,11 @@ export function jsonTooDeep(text: string, max: number = MAX_JSON_DEPTH): boolean
     }
   }
   return false;
+}
+
+/** How many times `bracket` occurs in `text`, counting no further than `max` + 1. */
+function openings(text: string, bracket: string, max: number): number {
+  let count = 0;
+  for (let index = text.indexOf(bracket); index !== -1 && count <= max; index = text.indexOf(bracket, index + 1)) count++;
+  return count;
 }
