@@ -100,8 +100,7 @@ export class SessionStore {
     });
   }
 
-  /** Creates the session with its first messages, atomically. */
-  /** `response`: an OpenAI response written in the same transaction, at the new history's end. */
+  /** Creates the session with its first messages (and `response`, an OpenAI answer naming where they end), atomically. */
   create(session: NewSession, messages: readonly ChatMessage[], response: ResponseRow | null = null): Promise<SessionRecord> {
     const texts = messages.map((message) => JSON.stringify(message));
     const row: NewSessionRow = {
@@ -189,9 +188,9 @@ export class SessionStore {
 
   /**
    * A turn's commit: appends the messages (and writes `response`, if any), updates the session and
-   * lets go of the lease, atomically (one savepoint on SQLite, one statement on PostgreSQL). It applies only while `owner` still
-   * holds the lease, so a run whose lease expired and was taken by another can never interleave its
-   * messages with the other's.
+   * lets go of the lease, atomically (one savepoint on SQLite, one statement on PostgreSQL). It
+   * applies only while `owner` still holds the lease, so a run whose lease expired and was taken by
+   * another can never interleave its messages with the other's.
    */
   append(id: string, owner: string, messages: readonly ChatMessage[], changes: SessionChanges, response: ResponseRow | null = null): Promise<AppendOutcome> {
     const texts = messages.map((message) => JSON.stringify(message));
