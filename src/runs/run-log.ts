@@ -65,30 +65,23 @@ export class RunLog {
   private endListener: ((log: RunLog) => void) | null = null;
   /** This process lets go of a run that goes on elsewhere (it waits for approvals at shutdown). */
   private detached = false;
+
+  constructor(readonly info: RunInfo) {}
+
   /**
    * True while the run's latest events are approvals (asked for, or decided and not yet resumed):
    * only then can it be waiting, so only then need a status poll ask the approval store.
    */
-  awaitingApproval = false;
-
-  constructor(readonly info: RunInfo) {}
-
-  /** Starts the log with events recorded elsewhere (a run taken up from the database); before any append. */
-  restore(events: readonly RunEvent[]): void {
-    for (const event of events) {
-      this.events.push(event);
-      this.track(event);
+  get awaitingApproval(): boolean {
+    for (let index = this.events.length - 1; index >= 0; index--) {
+      const type = this.events[index]!.type;
+      if (type !== 'approval_decided') return type === 'approval_required';
     }
-  }
-
-  private track(event: RunEvent): void {
-    if (event.type === 'approval_required') this.awaitingApproval = true;
-    else if (event.type !== 'approval_decided') this.awaitingApproval = false;
+    return false;
   }
 
   append(event: RunEvent): void {
     this.events.push(event);
-    this.track(event);
     this.observer?.appended(this, event, this.events.length);
     this.notify();
   }

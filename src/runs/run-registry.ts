@@ -62,7 +62,7 @@ export class RunRegistry {
    */
   adopt(info: RunInfo, events: readonly RunEvent[], cancel: () => void): RunLog {
     const log = new RunLog(info);
-    log.restore(events);
+    log.events.push(...events);
     return this.register(log, cancel);
   }
 
