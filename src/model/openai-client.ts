@@ -3,6 +3,7 @@ import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
 import { Agent, type Dispatcher } from 'undici';
 import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
+import { messageJson } from './message-json.js';
 import { SseDataSplitter } from './sse-data.js';
 import type { AssistantMessage, ChatMessage, FinishReason, ModelClient, ModelDelta, ModelRequest, ToolCall, Usage } from './types.js';
 import { mapUpstreamError, retryDelayMs, sleep, UpstreamHttpError, type UpstreamHeaders } from './upstream-errors.js';
@@ -119,26 +120,8 @@ function requestBody(request: ModelRequest): string {
   return `{"messages":${messagesJson(request.messages)},${JSON.stringify(body).slice(1)}`;
 }
 
-/**
- * The JSON text of each message, kept while the message lives. A context is sent again on every
- * step of a run and on every turn of a session (the history window holds the same objects), so each
- * message is serialised once instead of once per call: for a 100-message session, that was most of
- * a continued turn's own CPU (issue #13). Messages are never changed once in a context.
- */
-const messageTexts = new WeakMap<ChatMessage, string>();
-
 function messagesJson(messages: readonly ChatMessage[]): string {
-  const texts = new Array<string>(messages.length);
-  for (let index = 0; index < messages.length; index++) {
-    const message = messages[index]!;
-    let text = messageTexts.get(message);
-    if (text === undefined) {
-      text = JSON.stringify(message);
-      messageTexts.set(message, text);
-    }
-    texts[index] = text;
-  }
-  return `[${texts.join(',')}]`;
+  return `[${messages.map(messageJson).join(',')}]`;
 }
 
 function isIdleTimeout(error: unknown): boolean {
