@@ -57,9 +57,8 @@ export function limitBodilessRoutes(app: FastifyInstance): void {
  * gets our JSON error, not the CORS plugin's text/plain one. Must be registered before the CORS plugin.
  */
 export function refuseBareOptions(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
-    if (request.method !== 'OPTIONS') return;
-    if (request.headers.origin && request.headers['access-control-request-method']) return;
-    throw new ChassisError(400, 'VALIDATION_FAILED', 'OPTIONS is only answered as a CORS preflight: send Origin and Access-Control-Request-Method');
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.method !== 'OPTIONS' || (request.headers.origin && request.headers['access-control-request-method'])) return done();
+    done(new ChassisError(400, 'VALIDATION_FAILED', 'OPTIONS is only answered as a CORS preflight: send Origin and Access-Control-Request-Method'));
   });
 }

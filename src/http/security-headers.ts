@@ -15,11 +15,13 @@ const DOCS_CSP = "default-src 'self'; script-src 'self' 'unsafe-inline'; style-s
 
 /** Set on every response, errors and SSE included (the SSE writer copies reply headers). */
 export function registerSecurityHeaders(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style: nothing here waits, so no promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.headers(API_HEADERS);
     if (request.url.startsWith('/docs')) {
       reply.header('content-security-policy', DOCS_CSP);
       reply.header('cache-control', 'no-cache');
     }
+    done();
   });
 }
