@@ -226,7 +226,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   app.addHook('onReady', async () => approvals.start());
   app.addHook('preClose', () => approvals.close());
   if (database !== undefined) startRetention(app, config, database);
-  observability.watch({ runs, mcp, waitingRuns: () => sessions?.waiting() ?? 0, redis });
+  observability.watch({ runs, mcp, waitingRuns: () => sessions?.waiting() ?? 0, openStreams: () => app.sseStreams.count, redis });
   const identity = createIdentityResolver(config, () => bearerVerifier);
   let accounts: Accounts | undefined;
   if (config.enableUserAuth && database !== undefined) {
@@ -263,6 +263,7 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
     },
   };
   app.decorate('chassis', chassis);
+  app.decorate('sseStreams', { count: 0 });
   app.addHook('onClose', async () => {
     await model.close();
   });
@@ -272,17 +273,18 @@ export async function buildApp(config: Config, overrides: AppOverrides = {}): Pr
   jsonBodiesOnly(app);
   registerErrorHandling(app, { wrongMethod: methodNotAllowed(app) });
   registerSecurityHeaders(app);
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     if (closing && request.routeOptions.url !== '/health' && request.routeOptions.url !== '/api/v1/health') {
-      // Thrown, not sent: the route's error handler answers, in OpenAI's shape on the /v1 surface.
-      throw new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } });
+      // An error, not a reply: the route's error handler answers, in OpenAI's shape on the /v1 surface.
+      return done(new ChassisError(503, 'SHUTTING_DOWN', 'The server is shutting down; retry on another instance', { headers: { 'retry-after': '1', connection: 'close' } }));
     }
     // Bodies are read as sent: a compressed one would only fail as bad JSON (and is never inflated).
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-      throw new ChassisError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding.slice(0, 40)}" is not supported: send the body uncompressed`);
+      return done(new ChassisError(415, 'UNSUPPORTED_MEDIA_TYPE', `Content-Encoding "${encoding.slice(0, 40)}" is not supported: send the body uncompressed`));
     }
+    done();
   });
   if (config.enableRateLimiting) registerApiRateLimit(app, limiter, config.apiRateLimitPerMinute, identity);
   // Before the CORS plugin, which would answer a bare OPTIONS in text/plain.

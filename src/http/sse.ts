@@ -1,6 +1,17 @@
 import type { FastifyReply } from 'fastify';
 import type { ServerResponse } from 'node:http';
 
+/** SSE responses open on one app, counted by the writer itself (the metrics gauge reads it). */
+export interface OpenStreams {
+  count: number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sseStreams: OpenStreams;
+  }
+}
+
 /**
  * Server-Sent Events over one response: `data: <json>\n\n` frames, a `: ping` comment when the
  * stream has been quiet for the heartbeat interval (proxies drop idle streams), back-pressure
@@ -28,7 +39,6 @@ export class SseWriter {
     for (const [name, value] of Object.entries(reply.getHeaders())) {
       if (value !== undefined) headers[name] = value;
     }
-    // Set on the response (not only written): the metrics count open streams by it.
     this.res.setHeader('content-type', 'text/event-stream; charset=utf-8');
     Object.assign(headers, extraHeaders, {
       'cache-control': 'no-cache, no-store',
@@ -36,7 +46,10 @@ export class SseWriter {
       connection: 'keep-alive',
     });
     this.res.writeHead(200, headers);
+    const streams = reply.server.sseStreams;
+    streams.count++;
     this.res.once('close', () => {
+      streams.count--;
       this.gone = true;
       clearTimeout(this.heartbeat);
     });

@@ -56,19 +56,8 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
   // Written after prom-client's own metrics at each scrape.
   const families = [httpRequests, httpDuration, runsTotal, runDuration, modelCalls, modelLatency, modelTtft, tokens, toolCalls, toolDuration, rejections, rateLimited, storeErrors];
 
-  /** Responses in flight, for the SSE gauge (read when scraped). */
-  const open = new Set<FastifyReply['raw']>();
   let sources: ObservedSources | undefined;
-  new Gauge({
-    name: 'chassis_sse_streams_open',
-    help: 'SSE responses currently open',
-    registers: [registry],
-    collect() {
-      let count = 0;
-      for (const res of open) if (res.headersSent && String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) count++;
-      this.set(count);
-    },
-  });
+  new Gauge({ name: 'chassis_sse_streams_open', help: 'SSE responses currently open', registers: [registry], collect() { this.set(sources?.openStreams() ?? 0); } });
   new Gauge({ name: 'chassis_runs_running', help: 'Agent runs running on this instance', registers: [registry], collect() { this.set(sources?.runs.size ?? 0); } });
   new Gauge({ name: 'chassis_runs_waiting', help: 'Runs waiting for a busy session (on_busy: enqueue) on this instance', registers: [registry], collect() { this.set(sources?.waitingRuns() ?? 0); } });
   new Gauge({
@@ -92,19 +81,15 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
     },
   });
 
-  app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    const res = reply.raw;
-    open.add(res);
-    // The raw response's close: fires for hijacked (SSE) answers too, which onResponse does not see.
-    res.once('close', () => {
-      open.delete(res);
-      const route = routes.of(request.routeOptions.url ?? 'unmatched');
-      const status = res.headersSent ? res.statusCode : 499;
-      httpRequests.inc([request.method, route, String(status)]);
-      if (!String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) {
-        httpDuration.observe([request.method, route], reply.elapsedTime / 1000);
-      }
-    });
+  // Counted when the response has been sent: Fastify already listens for that on every response,
+  // so this adds no listener of its own (a 'close' listener per request was most of what metrics
+  // cost: bench/README.md, "Metrics cost").
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    const route = routes.of(request.routeOptions.url ?? 'unmatched');
+    httpRequests.inc([request.method, route, String(reply.statusCode)]);
+    if (!String(reply.getHeader('content-type') ?? '').startsWith('text/event-stream')) {
+      httpDuration.observe([request.method, route], reply.elapsedTime / 1000);
+    }
     done();
   });
   app.addHook('onError', (_request, _reply, error, done) => {
@@ -162,23 +147,29 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
       toolCalls.inc([tool, outcome]);
       toolDuration.observe([tool], seconds);
     }),
-    async run(_request, facts: RunFacts, drive) {
+    // No async layer of its own: the counting rides on the run's own promise.
+    run: (_request, facts: RunFacts, drive) => {
       const started = performance.now();
-      const outcome = await drive();
-      const label = runOutcome(outcome);
-      runsTotal.inc([label, outcome.error?.code ?? '']);
-      runDuration.observe([label], (performance.now() - started) / 1000);
-      // A JSON run's error reaches the error handler (counted there); a stream's goes out as an event.
-      const store = facts.stream && outcome.error !== null ? STORE_ERRORS[outcome.error.code] : undefined;
-      if (store !== undefined) storeErrors.inc([store]);
-      const model = models.of(facts.model);
-      const agent = agents.of(facts.agent);
-      const usage = segmentUsage(outcome.usage, facts);
-      if (usage.prompt_tokens > 0) tokens.inc([model, agent, 'input'], usage.prompt_tokens);
-      if (usage.completion_tokens > 0) tokens.inc([model, agent, 'output'], usage.completion_tokens);
-      return outcome;
+      return drive().then((outcome) => {
+        countRun(facts, outcome, (performance.now() - started) / 1000);
+        return outcome;
+      });
     },
   };
+
+  function countRun(facts: RunFacts, outcome: RunOutcome, seconds: number): void {
+    const label = runOutcome(outcome);
+    runsTotal.inc([label, outcome.error?.code ?? '']);
+    runDuration.observe([label], seconds);
+    // A JSON run's error reaches the error handler (counted there); a stream's goes out as an event.
+    const store = facts.stream && outcome.error !== null ? STORE_ERRORS[outcome.error.code] : undefined;
+    if (store !== undefined) storeErrors.inc([store]);
+    const model = models.of(facts.model);
+    const agent = agents.of(facts.agent);
+    const usage = segmentUsage(outcome.usage, facts);
+    if (usage.prompt_tokens > 0) tokens.inc([model, agent, 'input'], usage.prompt_tokens);
+    if (usage.completion_tokens > 0) tokens.inc([model, agent, 'output'], usage.completion_tokens);
+  }
 }
 
 function runOutcome(outcome: RunOutcome): string {
@@ -192,29 +183,66 @@ function digest(value: string): Buffer {
 
 type ModelObserver = (request: ModelRequest, outcome: string, seconds: number, firstTokenSeconds: number | null) => void;
 
-/** The same client, timed: the call's duration, its first token (streamed calls) and how it ended. */
+/**
+ * The same client, timed: the call's duration, its first token (streamed calls) and how it ended.
+ * A plain iterator over the client's own, not a generator around it: one `then` per delta instead
+ * of a generator's await and yield (bench/metrics-callgrind.ts measured the difference).
+ */
 export function meteredModel(model: ModelClient, observe: ModelObserver): ModelClient {
   return {
     close: () => model.close(),
-    async *call(request) {
-      const started = performance.now();
-      let firstToken: number | null = null;
-      // Stays "incomplete" when the loop stops reading before the end (it never does today).
-      let outcome = 'incomplete';
-      try {
-        for await (const delta of model.call(request) as AsyncIterable<ModelDelta>) {
-          if (delta.type === 'end') outcome = 'ok';
-          else if (firstToken === null && request.stream) firstToken = (performance.now() - started) / 1000;
-          yield delta;
-        }
-      } catch (error) {
-        outcome = error instanceof ChassisError ? error.code : 'INTERNAL_ERROR';
-        throw error;
-      } finally {
-        observe(request, outcome, (performance.now() - started) / 1000, firstToken);
-      }
-    },
+    call: (request) => new MeteredCall(model.call(request)[Symbol.asyncIterator](), request, observe),
   };
+}
+
+/** Read once, like the generator the client returns: it is its own iterator. */
+class MeteredCall implements AsyncIterableIterator<ModelDelta> {
+  private readonly started = performance.now();
+  private firstToken: number | null = null;
+  // Stays "incomplete" when the loop stops reading before the end (it never does today).
+  private outcome = 'incomplete';
+  private finished = false;
+
+  constructor(
+    private readonly inner: AsyncIterator<ModelDelta>,
+    private readonly request: ModelRequest,
+    private readonly observe: ModelObserver,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<ModelDelta>> {
+    return this.inner.next().then(this.seen, this.failed);
+  }
+
+  async return(value?: unknown): Promise<IteratorResult<ModelDelta>> {
+    try {
+      return (await this.inner.return?.(value)) ?? { done: true, value: undefined };
+    } finally {
+      this.finish();
+    }
+  }
+
+  private readonly seen = (result: IteratorResult<ModelDelta>): IteratorResult<ModelDelta> => {
+    if (result.done === true) this.finish();
+    else if (result.value.type === 'end') this.outcome = 'ok';
+    else if (this.firstToken === null && this.request.stream) this.firstToken = (performance.now() - this.started) / 1000;
+    return result;
+  };
+
+  private readonly failed = (error: unknown): never => {
+    this.outcome = error instanceof ChassisError ? error.code : 'INTERNAL_ERROR';
+    this.finish();
+    throw error;
+  };
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.observe(this.request, this.outcome, (performance.now() - this.started) / 1000, this.firstToken);
+  }
 }
 
 function meteredLimiter(limiter: RateLimiter, rejected: (key: string) => void): RateLimiter {
@@ -230,10 +258,11 @@ function meteredLimiter(limiter: RateLimiter, rejected: (key: string) => void): 
 }
 
 function meteredTools(observe: (tool: string, outcome: string, seconds: number) => void): ToolInterceptor {
-  return async (call, tool, next) => {
+  return (_call, tool, next) => {
     const started = performance.now();
-    const result = await next();
-    observe(tool?.name ?? 'unknown', result.outcome, (performance.now() - started) / 1000);
-    return result;
+    return next().then((result) => {
+      observe(tool?.name ?? 'unknown', result.outcome, (performance.now() - started) / 1000);
+      return result;
+    });
   };
 }

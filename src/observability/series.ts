@@ -1,8 +1,9 @@
 /**
- * Counters and histograms for the request path, kept as plain numbers in a map per metric and
- * written out in the Prometheus text format only when scraped. prom-client validates and hashes
- * the label object on every call; here a call is one string join and one map lookup, which is what
- * keeps METRICS_ENABLED within its CPU budget (bench/metrics-cost.bench.ts).
+ * Counters and histograms for the request path, kept as plain numbers and written out in the
+ * Prometheus text format only when scraped. prom-client validates and hashes the label object on
+ * every call; here a call is one map lookup per label value, with no string built (label values
+ * are the same few strings each time, whose hashes V8 keeps), which is what keeps METRICS_ENABLED
+ * within its CPU budget (bench/metrics-callgrind.ts).
  */
 interface Series {
   labels: readonly string[];
@@ -17,6 +18,30 @@ interface HistogramSeries {
   count: number;
 }
 
+/** Series by their label values: a map per label, the last one holding the series. */
+class SeriesIndex<T extends { labels: readonly string[] }> {
+  private readonly root = new Map<string, unknown>();
+  /** In the order first seen, for rendering. */
+  readonly all: T[] = [];
+
+  find(labels: readonly string[], make: (labels: readonly string[]) => T): T {
+    let node = this.root;
+    const last = labels.length - 1;
+    for (let index = 0; index < last; index++) {
+      let next = node.get(labels[index]!) as Map<string, unknown> | undefined;
+      if (next === undefined) node.set(labels[index]!, (next = new Map()));
+      node = next;
+    }
+    let series = node.get(labels[last]!) as T | undefined;
+    if (series === undefined) {
+      series = make([...labels]);
+      node.set(labels[last]!, series);
+      this.all.push(series);
+    }
+    return series;
+  }
+}
+
 const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
 function labelText(names: readonly string[], values: readonly string[], extra = ''): string {
@@ -25,8 +50,10 @@ function labelText(names: readonly string[], values: readonly string[], extra = 
   return pairs.length === 0 ? '' : `{${pairs.join(',')}}`;
 }
 
+const newSeries = (labels: readonly string[]): Series => ({ labels, value: 0 });
+
 export class CounterFamily {
-  private readonly series = new Map<string, Series>();
+  private readonly series = new SeriesIndex<Series>();
 
   constructor(
     readonly name: string,
@@ -35,21 +62,19 @@ export class CounterFamily {
   ) {}
 
   inc(labels: readonly string[], value = 1): void {
-    const key = labels.join('\u0001');
-    const found = this.series.get(key);
-    if (found === undefined) this.series.set(key, { labels, value });
-    else found.value += value;
+    this.series.find(labels, newSeries).value += value;
   }
 
   render(): string {
     let text = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
-    for (const series of this.series.values()) text += `${this.name}${labelText(this.labelNames, series.labels)} ${series.value}\n`;
+    for (const series of this.series.all) text += `${this.name}${labelText(this.labelNames, series.labels)} ${series.value}\n`;
     return text;
   }
 }
 
 export class HistogramFamily {
-  private readonly series = new Map<string, HistogramSeries>();
+  private readonly series = new SeriesIndex<HistogramSeries>();
+  private readonly newSeries = (labels: readonly string[]): HistogramSeries => ({ labels, counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 });
 
   constructor(
     readonly name: string,
@@ -59,12 +84,7 @@ export class HistogramFamily {
   ) {}
 
   observe(labels: readonly string[], value: number): void {
-    const key = labels.join('\u0001');
-    let series = this.series.get(key);
-    if (series === undefined) {
-      series = { labels, counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 };
-      this.series.set(key, series);
-    }
+    const series = this.series.find(labels, this.newSeries);
     let index = 0;
     while (index < this.buckets.length && value > this.buckets[index]!) index++;
     series.counts[index]!++;
@@ -74,7 +94,7 @@ export class HistogramFamily {
 
   render(): string {
     let text = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} histogram\n`;
-    for (const series of this.series.values()) {
+    for (const series of this.series.all) {
       let cumulative = 0;
       this.buckets.forEach((bound, index) => {
         cumulative += series.counts[index]!;

@@ -46,6 +46,8 @@ export interface ObservedSources {
   mcp: McpTools;
   /** Runs waiting for a busy session on this instance. */
   waitingRuns(): number;
+  /** SSE responses open on this instance. */
+  openStreams(): number;
   /** Its client's errors are counted as store errors. */
   redis?: RedisConnection;
 }
