@@ -117,15 +117,15 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForHealth(origin: string, exited: Promise<number | null>, stderr: () => string): Promise<void> {
+async function waitForHealth(origin: string, exited: Promise<number | null>, stderr: () => string, timeoutMs: number): Promise<void> {
   let exitCode: number | null | undefined;
   void exited.then((code) => {
     exitCode = code;
   });
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (exitCode !== undefined) throw new Error(`chassis: exited with ${exitCode} before it was ready\n${stderr()}`);
-    if (Date.now() > deadline) throw new Error(`chassis: /health not 200 after 20 s\n${stderr()}`);
+    if (Date.now() > deadline) throw new Error(`chassis: /health not 200 after ${timeoutMs / 1000} s\n${stderr()}`);
     try {
       const response = await request(`${origin}/health`);
       await response.body.dump();
@@ -141,6 +141,10 @@ export interface ChassisOptions {
   upstreamUrl: string;
   /** Extra node flags, e.g. --cpu-prof. */
   nodeArgs?: string[];
+  /** A command that runs node, e.g. ['valgrind', '--tool=callgrind']. */
+  wrapper?: string[];
+  /** How long it may take to answer /health (default 20 s). */
+  readyTimeoutMs?: number;
   env?: Record<string, string>;
 }
 
@@ -151,7 +155,8 @@ export interface ChassisOptions {
 export async function startChassisProcess(options: ChassisOptions): Promise<Child> {
   const port = await freePort();
   const cwd = mkdtempSync(join(tmpdir(), 'chassis-bench-'));
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(repoRoot, 'dist', 'main.js')], {
+  const [command, ...args] = [...(options.wrapper ?? []), process.execPath, ...(options.nodeArgs ?? []), join(repoRoot, 'dist', 'main.js')];
+  const child = spawn(command!, args, {
     cwd,
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
@@ -172,6 +177,6 @@ export async function startChassisProcess(options: ChassisOptions): Promise<Chil
   const { exited, stderr } = track(child, 'chassis');
   void exited.then(() => rmSync(cwd, { recursive: true, force: true }));
   const origin = `http://127.0.0.1:${port}`;
-  await waitForHealth(origin, exited, stderr);
+  await waitForHealth(origin, exited, stderr, options.readyTimeoutMs ?? 20_000);
   return { pid: child.pid!, origin, stop: stopper(child, exited) };
 }
