@@ -186,7 +186,7 @@ type ModelObserver = (request: ModelRequest, outcome: string, seconds: number, f
 /**
  * The same client, timed: the call's duration, its first token (streamed calls) and how it ended.
  * A plain iterator over the client's own, not a generator around it: one `then` per delta instead
- * of a generator's await and yield (bench/metrics-callgrind.ts measured the difference).
+ * of a generator's await and yield.
  */
 export function meteredModel(model: ModelClient, observe: ModelObserver): ModelClient {
   return {
