@@ -117,17 +117,17 @@ export function spawnServer(env: Record<string, string>, port?: number, nodeArgs
 }
 
 /** What the server holds after a full GC (V8 heap and buffers), and its RSS after a memory-reducing GC; it must run with HEAP_PROBE_ARGS. */
-export function memoryAfterGc(server: ServerProcess): Promise<{ retainedBytes: number; rssBytes: number }> {
+export function memoryAfterGc(server: ServerProcess): Promise<{ retainedBytes: number; rssBytes: number; heapPhysicalBytes: number }> {
   const stderr = server.child.stderr!;
   return new Promise((resolve, reject) => {
     let seen = '';
     const timer = setTimeout(() => done(new Error(`the heap probe did not answer: ${seen}`)), 5_000);
     const onData = (chunk: Buffer) => {
       seen += chunk;
-      const match = /retained-after-gc (\d+) rss (\d+)/.exec(seen);
-      if (match !== null) done(null, { retainedBytes: Number(match[1]), rssBytes: Number(match[2]) });
+      const match = /retained-after-gc (\d+) rss (\d+) heap-physical (\d+)/.exec(seen);
+      if (match !== null) done(null, { retainedBytes: Number(match[1]), rssBytes: Number(match[2]), heapPhysicalBytes: Number(match[3]) });
     };
-    const done = (error: Error | null, memory = { retainedBytes: 0, rssBytes: 0 }) => {
+    const done = (error: Error | null, memory = { retainedBytes: 0, rssBytes: 0, heapPhysicalBytes: 0 }) => {
       clearTimeout(timer);
       stderr.off('data', onData);
       if (error === null) resolve(memory);
