@@ -58,8 +58,7 @@ export function registerRunRoutes(app: FastifyInstance, deps: RunRouteDeps): voi
   async function recordedView(runId: string): Promise<RunView | null> {
     const recorded = await deps.approvals?.recorded(runId);
     if (recorded == null) return null;
-    const log = new RunLog(recorded.info);
-    log.events.push(...recorded.events);
+    const log = new RunLog(recorded.info, recorded.events);
     return { info: log.info, status: 'running', end: null, endedAt: null, eventCount: log.events.length, mayAwaitApproval: true, follow: async function* (afterSeq) {
       if (afterSeq < log.events.length) yield { firstSeq: afterSeq + 1, events: log.events.slice(afterSeq) };
     } };

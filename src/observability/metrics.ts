@@ -130,6 +130,20 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
     },
   );
 
+  function countRun(facts: RunFacts, outcome: RunOutcome, seconds: number): void {
+    const label = runOutcome(outcome);
+    runsTotal.inc([label, outcome.error?.code ?? '']);
+    runDuration.observe([label], seconds);
+    // A JSON run's error reaches the error handler (counted there); a stream's goes out as an event.
+    const store = facts.stream && outcome.error !== null ? STORE_ERRORS[outcome.error.code] : undefined;
+    if (store !== undefined) storeErrors.inc([store]);
+    const model = models.of(facts.model);
+    const agent = agents.of(facts.agent);
+    const usage = segmentUsage(outcome.usage, facts);
+    if (usage.prompt_tokens > 0) tokens.inc([model, agent, 'input'], usage.prompt_tokens);
+    if (usage.completion_tokens > 0) tokens.inc([model, agent, 'output'], usage.completion_tokens);
+  }
+
   return {
     watch(observed) {
       sources = observed;
@@ -156,20 +170,6 @@ export function createMetrics(config: Config, app: FastifyInstance): Instrument 
       });
     },
   };
-
-  function countRun(facts: RunFacts, outcome: RunOutcome, seconds: number): void {
-    const label = runOutcome(outcome);
-    runsTotal.inc([label, outcome.error?.code ?? '']);
-    runDuration.observe([label], seconds);
-    // A JSON run's error reaches the error handler (counted there); a stream's goes out as an event.
-    const store = facts.stream && outcome.error !== null ? STORE_ERRORS[outcome.error.code] : undefined;
-    if (store !== undefined) storeErrors.inc([store]);
-    const model = models.of(facts.model);
-    const agent = agents.of(facts.agent);
-    const usage = segmentUsage(outcome.usage, facts);
-    if (usage.prompt_tokens > 0) tokens.inc([model, agent, 'input'], usage.prompt_tokens);
-    if (usage.completion_tokens > 0) tokens.inc([model, agent, 'output'], usage.completion_tokens);
-  }
 }
 
 function runOutcome(outcome: RunOutcome): string {

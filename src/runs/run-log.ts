@@ -55,7 +55,7 @@ export interface RunObserver {
  */
 export class RunLog {
   /** Event `seq` is `events[seq - 1]`. */
-  readonly events: RunEvent[] = [];
+  readonly events: RunEvent[];
   observer: RunObserver | null = null;
   status: RunStatus = 'running';
   end: RunEnd | null = null;
@@ -66,7 +66,13 @@ export class RunLog {
   /** This process lets go of a run that goes on elsewhere (it waits for approvals at shutdown). */
   private detached = false;
 
-  constructor(readonly info: RunInfo) {}
+  /** `recorded`: events of a run taken up from elsewhere (the database), where this log starts. */
+  constructor(
+    readonly info: RunInfo,
+    recorded: readonly RunEvent[] = [],
+  ) {
+    this.events = recorded.slice();
+  }
 
   /**
    * True while the run's latest events are approvals (asked for, or decided and not yet resumed):

@@ -61,9 +61,7 @@ export class RunRegistry {
    * its log starts with the events recorded so far, so replays and seqs go on where they were.
    */
   adopt(info: RunInfo, events: readonly RunEvent[], cancel: () => void): RunLog {
-    const log = new RunLog(info);
-    log.events.push(...events);
-    return this.register(log, cancel);
+    return this.register(new RunLog(info, events), cancel);
   }
 
   private register(log: RunLog, cancel: () => void): RunLog {
