@@ -1,3 +1,3 @@
 export { createOpenAIModelClient } from './openai-client.js';
-export { messageJson } from './message-json.js';
+export { jsonText } from './json-text.js';
 export type * from './types.js';

@@ -3,7 +3,7 @@ import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
 import { Agent, type Dispatcher } from 'undici';
 import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
-import { messageJson } from './message-json.js';
+import { jsonArrayText } from './json-text.js';
 import { SseDataSplitter } from './sse-data.js';
 import type { AssistantMessage, ChatMessage, FinishReason, ModelClient, ModelDelta, ModelRequest, ToolCall, Usage } from './types.js';
 import { mapUpstreamError, retryDelayMs, sleep, UpstreamHttpError, type UpstreamHeaders } from './upstream-errors.js';
@@ -111,17 +111,14 @@ export function chatCompletionsEndpoint(baseUrl: string): { origin: string; path
 
 function requestBody(request: ModelRequest): string {
   const body: Record<string, unknown> = { model: request.model, stream: request.stream };
-  if (request.tools.length > 0) body.tools = request.tools;
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
   if (request.responseFormat !== undefined) body.response_format = request.responseFormat;
   if (request.stream) body.stream_options = { include_usage: true };
-  // `stream` is always there, so the object is never empty: `{"messages":[…],` + the rest.
-  return `{"messages":${messagesJson(request.messages)},${JSON.stringify(body).slice(1)}`;
-}
-
-function messagesJson(messages: readonly ChatMessage[]): string {
-  return `[${messages.map(messageJson).join(',')}]`;
+  // Messages and tool specs are serialised once each (json-text.ts); `stream` is always in `body`,
+  // so it is never empty: `{"messages":[…],"tools":[…],` + the rest.
+  const tools = request.tools.length > 0 ? `"tools":${jsonArrayText(request.tools)},` : '';
+  return `{"messages":${jsonArrayText(request.messages)},${tools}${JSON.stringify(body).slice(1)}`;
 }
 
 function isIdleTimeout(error: unknown): boolean {

@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from 'kysely';
 import { ChassisError } from '../errors.js';
 import type { Database, Tables } from '../db/index.js';
 import { storeUnavailable } from '../errors.js';
-import { messageJson, type ChatMessage } from '../model/index.js';
+import { jsonText, type ChatMessage } from '../model/index.js';
 import { sessionSql, type NewSessionRow, type ResponseRow, type SessionSql } from './session-sql.js';
 import { SqliteTurnWrites } from './sqlite-turn-writes.js';
 import type { SessionsTable } from './tables.js';
@@ -102,7 +102,7 @@ export class SessionStore {
 
   /** Creates the session with its first messages (and `response`, an OpenAI answer naming where they end), atomically. */
   create(session: NewSession, messages: readonly ChatMessage[], response: ResponseRow | null = null): Promise<SessionRecord> {
-    const texts = messages.map(messageJson);
+    const texts = messages.map(jsonText);
     const row: NewSessionRow = {
       id: session.id,
       ownerId: session.ownerId,
@@ -193,7 +193,7 @@ export class SessionStore {
    * another can never interleave its messages with the other's.
    */
   append(id: string, owner: string, messages: readonly ChatMessage[], changes: SessionChanges, response: ResponseRow | null = null): Promise<AppendOutcome> {
-    const texts = messages.map(messageJson);
+    const texts = messages.map(jsonText);
     const now = Date.now();
     const count = messages.length;
     const rowChanges = {
