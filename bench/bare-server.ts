@@ -59,16 +59,25 @@ function runTool(call: ToolCall): string {
   return String(value);
 }
 
-/** Appends the assistant's tool calls and their results to the conversation; returns the result events' text for a stream. */
-function runTools(messages: unknown[], calls: ToolCall[]): string {
+/** Runs the calls and appends them and their results to the conversation; returns the results, in call order. */
+function runTools(messages: unknown[], calls: ToolCall[]): string[] {
   messages.push({ role: 'assistant', content: null, tool_calls: calls });
-  let events = '';
-  for (const call of calls) {
+  return calls.map((call) => {
     const result = runTool(call);
     messages.push({ role: 'tool', tool_call_id: call.id, content: result });
-    events += `data: ${JSON.stringify({ type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments })}\n\ndata: ${JSON.stringify({ type: 'tool_result', id: call.id, name: call.function.name, result })}\n\n`;
-  }
-  return events;
+    return result;
+  });
+}
+
+/** A stream's tool_call and tool_result events for the calls just run. */
+function toolEvents(calls: ToolCall[], results: string[]): string {
+  return calls
+    .map(
+      (call, index) =>
+        `data: ${JSON.stringify({ type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments })}\n\n` +
+        `data: ${JSON.stringify({ type: 'tool_result', id: call.id, name: call.function.name, result: results[index] })}\n\n`,
+    )
+    .join('');
 }
 
 function readBody(stream: IncomingMessage): Promise<string> {
@@ -153,7 +162,7 @@ function answerStream(res: ServerResponse, messages: unknown[]): void {
           res.end('data: {"type":"done","stop_reason":"stop"}\n\n');
           return;
         }
-        res.write(runTools(messages, calls));
+        res.write(toolEvents(calls, runTools(messages, calls)));
         answerStream(res, messages);
       });
       response.once('error', (error) => fail(res, error));

@@ -39,6 +39,7 @@ export class SseWriter {
     for (const [name, value] of Object.entries(reply.getHeaders())) {
       if (value !== undefined) headers[name] = value;
     }
+    // Set on the response (not only written): the metrics leave SSE responses out of the duration histogram by it.
     this.res.setHeader('content-type', 'text/event-stream; charset=utf-8');
     Object.assign(headers, extraHeaders, {
       'cache-control': 'no-cache, no-store',
