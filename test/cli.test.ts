@@ -62,6 +62,12 @@ function cli(args: string[], env: Record<string, string> = {}): Cli {
   };
 }
 
+/** Why a CLI run failed, for an assertion's message: its stderr and what the server warned of meanwhile. */
+function explain(run: Cli): string {
+  const warnings = t.logs.filter((line) => line.level >= 40).map((line) => JSON.stringify(line));
+  return `cli stderr: ${run.stderr()}\nserver warnings and errors:\n${warnings.join('\n')}`;
+}
+
 describe('agent-chassis chat', () => {
   it('streams one answer with the tool call shown, then --session continues that session', async () => {
     fake.script(
@@ -69,7 +75,7 @@ describe('agent-chassis chat', () => {
       { kind: 'text', content: 'Six times seven is 42.', chunkSize: 3 },
     );
     const first = cli(['chat', 'What is 6*7?']);
-    expect(await first.exited).toBe(0);
+    expect(await first.exited, explain(first)).toBe(0);
     expect(first.stdout()).toContain('tool calculate({"operation":"multiply","a":6,"b":7})');
     expect(first.stdout()).toContain('→ 42');
     expect(first.stdout()).toContain('Six times seven is 42.');
@@ -78,7 +84,7 @@ describe('agent-chassis chat', () => {
 
     fake.script({ kind: 'text', content: 'Still here.' });
     const second = cli(['chat', '--session', sessionId!, '--model', 'other-model', 'And again?']);
-    expect(await second.exited).toBe(0);
+    expect(await second.exited, explain(second)).toBe(0);
     expect(second.stdout()).toContain('Still here.');
     // The second turn went to the model with the first turn's history and the chosen model.
     const sent = fake.requests.at(-1)!.body;
@@ -98,7 +104,7 @@ describe('agent-chassis chat', () => {
     run.child.stdin!.write('are you there?\n');
     await run.waitFor(/second answer/);
     run.child.stdin!.end();
-    expect(await run.exited).toBe(0);
+    expect(await run.exited, explain(run)).toBe(0);
     expect(run.stdout().match(/z/g)!.length).toBeLessThan(600);
   });
 
@@ -109,6 +115,10 @@ describe('agent-chassis chat', () => {
     const unknown = cli(['chat', '--session', 'missing-session-000000', 'hi']);
     expect(await unknown.exited).toBe(1);
     expect(unknown.stderr()).toMatch(/NOT_FOUND, HTTP 404/);
+    // Session ids are base64url: one in 64 starts with "-", and is still taken as the session.
+    const dashed = cli(['chat', '--session', '-issing-session-000000', 'hi']);
+    expect(await dashed.exited).toBe(1);
+    expect(dashed.stderr()).toMatch(/error: Session -issing-session-000000 not found \(NOT_FOUND, HTTP 404\)/);
   });
 });
 
@@ -116,16 +126,16 @@ describe('agent-chassis runs', () => {
   it('shows a run’s status, and --follow replays its events', async () => {
     fake.script({ kind: 'text', content: 'an answer to follow' });
     const chat = cli(['chat', 'hi']);
-    expect(await chat.exited).toBe(0);
+    expect(await chat.exited, explain(chat)).toBe(0);
     const runId = /· run (\S+)/.exec(chat.stdout())?.[1];
     expect(runId).toBeDefined();
 
     const status = cli(['runs', runId!]);
-    expect(await status.exited, status.stderr()).toBe(0);
+    expect(await status.exited, explain(status)).toBe(0);
     expect(status.stdout()).toMatch(new RegExp(`run ${runId}: completed \\(stop\\)`));
 
     const follow = cli(['runs', runId!, '--follow']);
-    expect(await follow.exited).toBe(0);
+    expect(await follow.exited, explain(follow)).toBe(0);
     expect(follow.stdout()).toContain('an answer to follow');
     expect(follow.stdout()).toMatch(/completed/);
 

@@ -172,21 +172,37 @@ async function runs(client: ChassisClient, runId: string, follow: boolean): Prom
   return status.status === 'failed' ? 1 : 0;
 }
 
+const OPTIONS = {
+  url: { type: 'string' },
+  'api-key': { type: 'string' },
+  user: { type: 'string' },
+  session: { type: 'string' },
+  agent: { type: 'string' },
+  model: { type: 'string' },
+  system: { type: 'string' },
+  follow: { type: 'boolean', short: 'f' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * `--session ID` as `--session=ID`: an option that takes a value takes the next word whatever it
+ * starts with. Session ids are base64url, so one in 64 starts with "-", which parseArgs would
+ * otherwise refuse as ambiguous (and a system prompt may start with one too).
+ */
+function joinOptionValues(args: readonly string[]): string[] {
+  const joined: string[] = [];
+  for (let index = 0; index < args.length; index++) {
+    const arg = args[index]!;
+    const name = arg.startsWith('--') ? arg.slice(2) : '';
+    const takesValue = name in OPTIONS && OPTIONS[name as keyof typeof OPTIONS].type === 'string';
+    if (takesValue && index + 1 < args.length) joined.push(`${arg}=${args[++index]!}`);
+    else joined.push(arg);
+  }
+  return joined;
+}
+
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    allowPositionals: true,
-    options: {
-      url: { type: 'string' },
-      'api-key': { type: 'string' },
-      user: { type: 'string' },
-      session: { type: 'string' },
-      agent: { type: 'string' },
-      model: { type: 'string' },
-      system: { type: 'string' },
-      follow: { type: 'boolean', short: 'f' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  const { values, positionals } = parseArgs({ args: joinOptionValues(process.argv.slice(2)), allowPositionals: true, options: OPTIONS });
   const [command, ...rest] = positionals;
   if (values.help === true || command === undefined) {
     process.stdout.write(`${USAGE}\n`);
