@@ -51,7 +51,7 @@ async function main(): Promise<number> {
   const failures = Object.values(runs).flat().reduce((sum, run) => sum + run.failures, 0);
   const verdict = (value: number) => (value >= 0.7 ? 'met' : '**not met**');
   const markdown = [
-    `Stateless chassis vs the bare endpoint (bench/bare-server.ts), fake upstream \`text50\`, c=${C}, ${reps} interleaved repetitions of ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s; medians, ratios within a repetition. 1-minute load average ${loadStart.toFixed(2)} before, ${loadEnd.toFixed(2)} after.`,
+    `Stateless chassis vs the bare endpoint (bench/bare-server.ts), fake upstream \`text50\`, c=${C}, ${reps} interleaved repetitions of ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s; medians, ratios within a repetition. Node ${process.version}. 1-minute load average ${loadStart.toFixed(2)} before, ${loadEnd.toFixed(2)} after.`,
     '',
     '| | bare req/s | chassis req/s | chassis / bare throughput (goal ≥ 70 %) | bare CPU ms/req | chassis CPU ms/req | CPU ratio |',
     '|---|---|---|---|---|---|---|',
@@ -64,7 +64,7 @@ async function main(): Promise<number> {
     `Failures: ${failures}.`,
   ].join('\n');
   log(markdown);
-  if (process.env.BENCH_RESULT_FILE) writeFileSync(process.env.BENCH_RESULT_FILE, JSON.stringify({ runs, markdown, load: { start: loadStart, end: loadEnd } }));
+  if (process.env.BENCH_RESULT_FILE) writeFileSync(process.env.BENCH_RESULT_FILE, JSON.stringify({ node: process.version, runs, markdown, load: { start: loadStart, end: loadEnd } }));
   return failures === 0 ? 0 : 1;
 }
 

@@ -143,6 +143,8 @@ export interface ChassisOptions {
   nodeArgs?: string[];
   /** A command that runs node, e.g. ['valgrind', '--tool=callgrind']. */
   wrapper?: string[];
+  /** Another build to run instead of dist/main.js (an A/B of two builds: copy dist away first). */
+  main?: string;
   /** How long it may take to answer /health (default 20 s). */
   readyTimeoutMs?: number;
   env?: Record<string, string>;
@@ -155,7 +157,7 @@ export interface ChassisOptions {
 export async function startChassisProcess(options: ChassisOptions): Promise<Child> {
   const port = await freePort();
   const cwd = mkdtempSync(join(tmpdir(), 'chassis-bench-'));
-  const [command, ...args] = [...(options.wrapper ?? []), process.execPath, ...(options.nodeArgs ?? []), join(repoRoot, 'dist', 'main.js')];
+  const [command, ...args] = [...(options.wrapper ?? []), process.execPath, ...(options.nodeArgs ?? []), options.main ?? join(repoRoot, 'dist', 'main.js')];
   const child = spawn(command!, args, {
     cwd,
     stdio: ['ignore', 'ignore', 'pipe'],

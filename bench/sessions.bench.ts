@@ -270,7 +270,7 @@ type BackendResult = Awaited<ReturnType<typeof backend>>;
 function markdown(results: Record<string, BackendResult>, load: { start: number; end: number }): string {
   const lines = [
     `Sessions vs stateless in one chassis process (ENABLE_PERSISTENCE=true), fake upstream \`text50\`, ${REPS} interleaved repetitions of ${warmupMs / 1000} s warm-up + ${durationMs / 1000} s; ` +
-      `medians; each ratio is taken within one repetition. 1-minute load average ${load.start.toFixed(2)} before, ${load.end.toFixed(2)} after.`,
+      `medians; each ratio is taken within one repetition. Node ${process.version}. 1-minute load average ${load.start.toFixed(2)} before, ${load.end.toFixed(2)} after.`,
     '',
     '| goal (issue #13) | target | ' + Object.keys(results).join(' | ') + ' |',
     '|---|---|' + Object.keys(results).map(() => '---|').join(''),

@@ -5,6 +5,7 @@
 // above the least a client can do. Run by `npm run bench` (a *.bench.ts script).
 
 import { writeFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { loadConfig } from '../src/config.js';
 import { createOpenAIModelClient, type ToolSpec } from '../src/model/index.js';
@@ -105,6 +106,34 @@ function bareClient(upstreamUrl: string): { call: Call; close(): Promise<void> }
   };
 }
 
+/** node:http's client with a keep-alive agent (what bench/bare-server.ts uses), parsing the same way. */
+function nodeHttpClient(upstreamUrl: string): { call: Call; close(): Promise<void> } {
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1024 });
+  const url = new URL(chatCompletionsEndpoint(upstreamUrl).origin + chatCompletionsEndpoint(upstreamUrl).path);
+  return {
+    call: (stream) =>
+      new Promise<string>((resolve, reject) => {
+        const body = requestBody(stream);
+        const req = httpRequest(
+          { hostname: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { ...HEADERS, 'content-length': Buffer.byteLength(body) } },
+          (response) => {
+            if (response.statusCode !== 200) return reject(new Error(`HTTP ${response.statusCode}`));
+            response.setEncoding('utf8');
+            const json = async () => {
+              let text = '';
+              for await (const chunk of response) text += chunk;
+              return JSON.parse(text) as unknown;
+            };
+            contentOf(stream, response, json).then(resolve, reject);
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      }),
+    close: async () => agent.destroy(),
+  };
+}
+
 interface Sample {
   calls: number;
   cpuMs: number;
@@ -142,6 +171,7 @@ async function main(): Promise<void> {
       { name: 'chassis model client (undici.request, own SSE parsing)', ...chassisClient(fake.url) },
       { name: 'undici fetch + JSON.parse, no SDK', ...fetchClient(fake.url) },
       { name: 'undici.request + JSON.parse, no SDK', ...bareClient(fake.url) },
+      { name: 'node:http request + JSON.parse, no SDK', ...nodeHttpClient(fake.url) },
     ];
     for (const transport of ['json', 'sse'] as const) {
       for (const client of clients) await measure(client.name, client.call, transport, WARMUP_MS);
