@@ -52,10 +52,20 @@ export interface RunObserver {
  * tick, a wake-up of whoever waits: cheap enough to record every token, and a follower wakes once
  * for all the tokens of a provider packet rather than once per token. A finished log is kept by
  * the registry, so what it holds beyond its events is allocated only when used.
+ *
+ * A tick after the run ends its events are packed into one JSON text. The registry keeps up to
+ * RUN_EVENTS_MAX_KEPT events of finished runs (an hour by default): as objects they all lived
+ * long enough to move to V8's old generation, where every major GC marked them again. On Node 24
+ * keeping them cost a stateless request a sixth to a fifth of its CPU (issue #13; bench/README.md);
+ * one string per run is nothing to mark. Whoever reads a packed log (a replay) gets the events
+ * parsed back.
  */
 export class RunLog {
-  /** Event `seq` is `events[seq - 1]`. */
-  readonly events: RunEvent[];
+  /** The events while the run goes on (and for the tick it ends in); null once packed. */
+  private live: RunEvent[] | null;
+  /** The events of a finished run as one JSON array text, once packed. */
+  private packed: string | null = null;
+  private packedCount = 0;
   observer: RunObserver | null = null;
   status: RunStatus = 'running';
   end: RunEnd | null = null;
@@ -71,7 +81,16 @@ export class RunLog {
     readonly info: RunInfo,
     recorded: readonly RunEvent[] = [],
   ) {
-    this.events = recorded.slice();
+    this.live = recorded.slice();
+  }
+
+  /** Event `seq` is `events[seq - 1]`. A finished log's events are parsed again on each read. */
+  get events(): readonly RunEvent[] {
+    return this.live ?? (JSON.parse(this.packed!) as RunEvent[]);
+  }
+
+  get eventCount(): number {
+    return this.live === null ? this.packedCount : this.live.length;
   }
 
   /**
@@ -79,16 +98,21 @@ export class RunLog {
    * only then can it be waiting, so only then need a status poll ask the approval store.
    */
   get awaitingApproval(): boolean {
-    for (let index = this.events.length - 1; index >= 0; index--) {
-      const type = this.events[index]!.type;
+    // A finished run waits for nothing (a run that waits for approvals has not finished).
+    if (this.live === null) return false;
+    for (let index = this.live.length - 1; index >= 0; index--) {
+      const type = this.live[index]!.type;
       if (type !== 'approval_decided') return type === 'approval_required';
     }
     return false;
   }
 
+  /** Adds an event; a finished log takes no more (its terminal event stays the last). */
   append(event: RunEvent): void {
-    this.events.push(event);
-    this.observer?.appended(this, event, this.events.length);
+    if (this.end !== null) return;
+    const live = this.live!;
+    live.push(event);
+    this.observer?.appended(this, event, live.length);
     this.notify();
   }
 
@@ -102,6 +126,17 @@ export class RunLog {
     const listener = this.endListener;
     this.endListener = null;
     listener?.(this);
+    // Not at once: the surfaces read the whole answer from the events as the run ends.
+    setImmediate(packLog, this);
+  }
+
+  /** Packs the events of a finished log (see the class comment). */
+  pack(): void {
+    const live = this.live;
+    if (live === null) return;
+    this.packed = JSON.stringify(live);
+    this.packedCount = live.length;
+    this.live = null;
   }
 
   /** Ends the follows of this process without a terminal event: the run is not over, only not here any more. */
@@ -125,10 +160,11 @@ export class RunLog {
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       for (;;) {
-        if (next < this.events.length) {
+        if (next < this.eventCount) {
           const firstSeq = next + 1;
-          next = this.events.length;
-          yield { firstSeq, events: this.events.slice(firstSeq - 1, next) };
+          const events = this.events;
+          next = events.length;
+          yield { firstSeq, events: events.slice(firstSeq - 1, next) };
           continue;
         }
         if (this.end !== null || this.detached || signal?.aborted) return;
@@ -150,6 +186,8 @@ export class RunLog {
     process.nextTick(wakeAll, waiters);
   }
 }
+
+const packLog = (log: RunLog) => log.pack();
 
 function wakeAll(waiters: Array<() => void>): void {
   for (const resolve of waiters) resolve();
