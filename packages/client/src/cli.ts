@@ -194,7 +194,7 @@ function joinOptionValues(args: readonly string[]): string[] {
   for (let index = 0; index < args.length; index++) {
     const arg = args[index]!;
     const name = arg.startsWith('--') ? arg.slice(2) : '';
-    const takesValue = name in OPTIONS && OPTIONS[name as keyof typeof OPTIONS].type === 'string';
+    const takesValue = Object.hasOwn(OPTIONS, name) && OPTIONS[name as keyof typeof OPTIONS].type === 'string';
     if (takesValue && index + 1 < args.length) joined.push(`${arg}=${args[++index]!}`);
     else joined.push(arg);
   }
