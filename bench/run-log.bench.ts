@@ -24,6 +24,9 @@ const heapMb = () => {
   return process.memoryUsage().heapUsed / 1024 / 1024;
 };
 
+/** A finished run's events are packed a tick after it ends (src/runs/run-log.ts): let that happen. */
+const packed = () => new Promise((resolve) => setImmediate(resolve));
+
 /**
  * Runs end 64 at a time, each batch in its own turn of the event loop, so their events are packed
  * (a tick after the end) while young, as in a server at c=64. Ending thousands in one synchronous
@@ -41,9 +44,6 @@ async function fillRuns(registry: RunRegistry, runs: number): Promise<void> {
   }
   await packed();
 }
-
-/** A finished run's events are packed a tick after it ends (src/runs/run-log.ts): let that happen. */
-const packed = () => new Promise((resolve) => setImmediate(resolve));
 
 // The registry logs only through its Redis mirror, which is off here.
 const logger = {} as FastifyBaseLogger;

@@ -109,7 +109,8 @@ function bareClient(upstreamUrl: string): { call: Call; close(): Promise<void> }
 /** node:http's client with a keep-alive agent (what bench/bare-server.ts uses), parsing the same way. */
 function nodeHttpClient(upstreamUrl: string): { call: Call; close(): Promise<void> } {
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 1024 });
-  const url = new URL(chatCompletionsEndpoint(upstreamUrl).origin + chatCompletionsEndpoint(upstreamUrl).path);
+  const { origin, path } = chatCompletionsEndpoint(upstreamUrl);
+  const url = new URL(origin + path);
   return {
     call: (stream) =>
       new Promise<string>((resolve, reject) => {
