@@ -125,10 +125,10 @@ async function inProcess(): Promise<Record<Transport, { native: number; facade: 
   const words = ANSWER.split(/(?<= )/);
   const model: ModelClient = {
     async *call(request) {
-      // As the real client does: token deltas when streaming, the whole text as one delta otherwise.
-      if (request.stream) for (const word of words) yield { type: 'content', text: word };
-      else yield { type: 'content', text: ANSWER };
-      yield { type: 'end', message: { role: 'assistant', content: ANSWER }, finishReason: 'stop', usage: { prompt_tokens: 10, completion_tokens: 50, total_tokens: 60 } };
+      // As the real client does with a paced provider: a batch per token when streaming, the whole text as one delta otherwise.
+      if (request.stream) for (const word of words) yield [{ type: 'content', text: word }];
+      else yield [{ type: 'content', text: ANSWER }];
+      yield [{ type: 'end', message: { role: 'assistant', content: ANSWER }, finishReason: 'stop', usage: { prompt_tokens: 10, completion_tokens: 50, total_tokens: 60 } }];
     },
     async close() {},
   };

@@ -43,9 +43,11 @@ function chassisClient(upstreamUrl: string): { call: Call; close(): Promise<void
   return {
     async call(stream) {
       let content = '';
-      for await (const delta of client.call({ model: 'bench-model', messages, tools: toolSpecs, stream, signal: new AbortController().signal })) {
-        if (delta.type === 'content' && stream) content += delta.text;
-        else if (delta.type === 'end' && !stream) content = delta.message.content ?? '';
+      for await (const deltas of client.call({ model: 'bench-model', messages, tools: toolSpecs, stream, signal: new AbortController().signal })) {
+        for (const delta of deltas) {
+          if (delta.type === 'content' && stream) content += delta.text;
+          else if (delta.type === 'end' && !stream) content = delta.message.content ?? '';
+        }
       }
       return content;
     },

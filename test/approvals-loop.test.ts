@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runAgent, type AgentEvent, type AgentRunInput, type Checkpoint } from '../src/agent/index.js';
+import { runAgent, type AgentDeps, type AgentEvent, type AgentRunInput, type Checkpoint, type Resume } from '../src/agent/index.js';
 import type { AssistantMessage, ModelClient, ModelRequest } from '../src/model/types.js';
 import { builtinTools, ToolRegistry } from '../src/tools/index.js';
 import { loadConfig } from '../src/config.js';
@@ -14,7 +14,7 @@ function scriptedModel(answers: AssistantMessage[]): ModelClient & { requests: A
     async *call(request) {
       const { signal: _signal, ...rest } = request;
       requests.push(structuredClone(rest));
-      yield { type: 'end', message: answers.shift()!, finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } };
+      yield [{ type: 'end', message: answers.shift()!, finishReason: 'stop', usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }];
     },
     async close() {},
   };
@@ -26,9 +26,10 @@ const calling = (...names: string[]): AssistantMessage => ({
   tool_calls: names.map((name, index) => ({ id: `call_${index}`, type: 'function', function: { name, arguments: name === 'calculate' ? '{"operation":"add","a":1,"b":2}' : '{"path":"/x"}' } })),
 });
 
-async function collect(events: AsyncIterable<AgentEvent>): Promise<AgentEvent[]> {
+/** Every event of one run of the loop, its ending last. */
+async function collect(input: AgentRunInput, deps: AgentDeps, resume?: Resume): Promise<AgentEvent[]> {
   const all: AgentEvent[] = [];
-  for await (const event of events) all.push(event);
+  all.push(await runAgent(input, deps, (event) => all.push(event), undefined, resume));
   return all;
 }
 
@@ -49,7 +50,7 @@ describe('the loop and approvals', () => {
     const { recorder, input } = setup(['calculate']);
     const model = scriptedModel([calling('calculate', 'delete_file')]);
     const { input: run, deps } = input(model);
-    const events = await collect(runAgent(run, deps));
+    const events = await collect(run, deps);
     const paused = events.at(-1) as Extract<AgentEvent, { type: 'paused' }>;
     expect(paused.type).toBe('paused');
     expect(paused.checkpoint.pending.map((call) => call.function.name)).toEqual(['calculate']);
@@ -62,7 +63,7 @@ describe('the loop and approvals', () => {
     const { recorder, input } = setup('all', ['delete_file']);
     const model = scriptedModel([calling('delete_file', 'calculate', 'nope')]);
     const { input: run, deps } = input(model);
-    const paused = (await collect(runAgent(run, deps))).at(-1) as Extract<AgentEvent, { type: 'paused' }>;
+    const paused = (await collect(run, deps)).at(-1) as Extract<AgentEvent, { type: 'paused' }>;
     expect(paused.checkpoint.pending.map((call) => call.function.name)).toEqual(['delete_file']);
     expect(paused.checkpoint.ran.map((result) => result.content)).toEqual([expect.stringContaining('not allowed'), expect.stringContaining('no tool named')]);
     expect(recorder.calls).toEqual([]);
@@ -72,7 +73,7 @@ describe('the loop and approvals', () => {
     const { input } = setup(undefined);
     const model = scriptedModel([calling('calculate'), { role: 'assistant', content: 'three' }]);
     const { input: run, deps } = input(model);
-    const events = await collect(runAgent(run, deps));
+    const events = await collect(run, deps);
     expect(events.map((event) => event.type)).toEqual(['tool_call', 'tool_result', 'done']);
   });
 
@@ -80,11 +81,11 @@ describe('the loop and approvals', () => {
     const { recorder, input } = setup(['calculate']);
     const first = scriptedModel([calling('calculate', 'delete_file')]);
     const { input: run, deps } = input(first);
-    const checkpoint = ((await collect(runAgent(run, deps))).at(-1) as { checkpoint: Checkpoint }).checkpoint;
+    const checkpoint = ((await collect(run, deps)).at(-1) as { checkpoint: Checkpoint }).checkpoint;
     const revived = JSON.parse(JSON.stringify(checkpoint)) as Checkpoint; // as stored in the database
     const second = scriptedModel([{ role: 'assistant', content: 'ok' }]);
     const again = input(second);
-    const events = await collect(runAgent(again.input, again.deps, undefined, { checkpoint: revived, decisions: new Map([['call_0', { approved: false, reason: 'not now' }]]) }));
+    const events = await collect(again.input, again.deps, { checkpoint: revived, decisions: new Map([['call_0', { approved: false, reason: 'not now' }]]) });
     expect(events.map((event) => event.type)).toEqual(['tool_result', 'done']);
     expect(recorder.calls).toHaveLength(1);
     const sent = second.requests[0]!.messages;

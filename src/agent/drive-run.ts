@@ -49,22 +49,17 @@ export async function driveRun({ run, turn, log, input, deps, warn, resume, onPa
   let paused = false;
   if (resume === undefined) log.append({ type: 'run_started', ...base });
   try {
-    for await (const event of runAgent(input, deps, progress, resume)) {
-      if (event.type === 'paused') {
-        if (onPause === undefined) throw new Error('the run paused for approvals where it cannot wait');
-        const pending = await onPause(event.checkpoint);
-        paused = true;
-        return { status: 'waiting', ...answerOf(log.events), usage: { ...progress.usage }, stopReason: 'approval_required', error: null, pending };
-      }
-      if (event.type === 'done') {
-        await turn.commit({ messages: event.messages, usage: event.usage, stopReason: event.stopReason });
-        log.append({ type: 'done', ...base, stop_reason: event.stopReason, usage: event.usage });
-        log.finish({ status: 'completed', stopReason: event.stopReason, usage: event.usage, error: null });
-        return { status: 'completed', ...answerOf(log.events), usage: event.usage, stopReason: event.stopReason, error: null };
-      }
-      log.append(event);
+    const ending = await runAgent(input, deps, (event) => log.append(event), progress, resume);
+    if (ending.type === 'paused') {
+      if (onPause === undefined) throw new Error('the run paused for approvals where it cannot wait');
+      const pending = await onPause(ending.checkpoint);
+      paused = true;
+      return { status: 'waiting', ...answerOf(log.events), usage: { ...progress.usage }, stopReason: 'approval_required', error: null, pending };
     }
-    throw new Error('agent run ended without a result');
+    await turn.commit({ messages: ending.messages, usage: ending.usage, stopReason: ending.stopReason });
+    log.append({ type: 'done', ...base, stop_reason: ending.stopReason, usage: ending.usage });
+    log.finish({ status: 'completed', stopReason: ending.stopReason, usage: ending.usage, error: null });
+    return { status: 'completed', ...answerOf(log.events), usage: ending.usage, stopReason: ending.stopReason, error: null };
   } catch (thrown) {
     const error = reasonOf(thrown, run);
     const cancelled = error.code === 'RUN_CANCELLED';

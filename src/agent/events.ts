@@ -6,15 +6,21 @@ export type StopReason = 'stop' | 'length' | 'max_steps' | 'content_filter' | 'c
 
 /**
  * What one agent run produces, in order. The JSON answer is a fold over these and the SSE stream
- * writes them out, so the two transports cannot disagree. Failures are thrown, not yielded: the
+ * writes them out, so the two transports cannot disagree. Failures are thrown, not emitted: the
  * transport turns the one thrown error into its single terminal `error`.
  */
-export type AgentEvent =
+export type AgentEvent = StepEvent | RunEnding;
+
+/** What happens along the way: emitted as it happens. */
+export type StepEvent =
   | { type: 'content'; content: string }
   | { type: 'reasoning'; content: string }
   | { type: 'tool_call'; id: string; name: string; arguments: string }
-  | { type: 'tool_result'; id: string; name: string; result: string }
-  /** The run stops here until every call in `checkpoint.pending` is decided (always the last event). */
+  | { type: 'tool_result'; id: string; name: string; result: string };
+
+/** How the loop ended (what it returns; it comes after every step event). */
+export type RunEnding =
+  /** The run stops here until every call in `checkpoint.pending` is decided. */
   | { type: 'paused'; checkpoint: Checkpoint }
   | { type: 'done'; stopReason: StopReason; usage: Usage; messages: ChatMessage[] };
 

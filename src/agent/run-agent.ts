@@ -1,7 +1,7 @@
 import { ChassisError } from '../errors.js';
 import type { AssistantMessage, ChatMessage, ModelClient, ToolCall, ToolMessage, ToolSpec, Usage } from '../model/types.js';
 import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
-import { addUsage, emptyUsage, type AgentEvent, type StopReason } from './events.js';
+import { addUsage, emptyUsage, type RunEnding, type StepEvent, type StopReason } from './events.js';
 import { runToolCalls } from './run-tools.js';
 
 export interface AgentRunInput {
@@ -90,13 +90,18 @@ export interface AgentDeps {
  * The agent loop: call the model; if it asks for tools, run them and call it again; stop on an
  * answer without tool calls or after `maxSteps` model calls. Retries live inside one model call,
  * never here, so a tool that ran is never run again.
+ *
+ * Each event is handed to `emit` as it happens (synchronously, in order) and the run's ending is
+ * returned: a callback rather than a generator, because a generator costs a promise and a
+ * microtask hop per yield, once per token on a stream (issue #13).
  */
-export async function* runAgent(
+export async function runAgent(
   input: AgentRunInput,
   deps: AgentDeps,
+  emit: (event: StepEvent) => void,
   progress: RunProgress = newProgress(),
   resume?: Resume,
-): AsyncGenerator<AgentEvent> {
+): Promise<RunEnding> {
   const added = progress.messages;
   const usage = progress.usage;
   let first = 1;
@@ -109,7 +114,7 @@ export async function* runAgent(
     input.signal.throwIfAborted();
     for (const result of results) {
       added.push(result);
-      if (!checkpoint.ran.includes(result)) yield { type: 'tool_result', id: result.tool_call_id, name: result.name ?? '', result: result.content };
+      if (!checkpoint.ran.includes(result)) emit({ type: 'tool_result', id: result.tool_call_id, name: result.name ?? '', result: result.content });
     }
     first = checkpoint.step + 1;
   }
@@ -123,7 +128,7 @@ export async function* runAgent(
     input.signal.throwIfAborted();
     let answer: AssistantMessage | undefined;
     let finishReason = 'stop';
-    for await (const delta of deps.model.call({
+    for await (const deltas of deps.model.call({
       model: input.model,
       messages: transcript,
       tools: specs,
@@ -133,14 +138,17 @@ export async function* runAgent(
       stream: input.stream,
       signal: input.signal,
     })) {
-      if (delta.type === 'content') {
-        // With a response format the answer is sent only once it passed the check (below).
-        if (format === undefined) yield { type: 'content', content: delta.text };
-      } else if (delta.type === 'reasoning') yield { type: 'reasoning', content: delta.text };
-      else {
-        answer = delta.message;
-        finishReason = delta.finishReason;
-        addUsage(usage, delta.usage);
+      for (let index = 0; index < deltas.length; index++) {
+        const delta = deltas[index]!;
+        if (delta.type === 'content') {
+          // With a response format the answer is sent only once it passed the check (below).
+          if (format === undefined) emit({ type: 'content', content: delta.text });
+        } else if (delta.type === 'reasoning') emit({ type: 'reasoning', content: delta.text });
+        else {
+          answer = delta.message;
+          finishReason = delta.finishReason;
+          addUsage(usage, delta.usage);
+        }
       }
     }
     if (answer === undefined) throw new Error('model call ended without an answer');
@@ -162,10 +170,9 @@ export async function* runAgent(
         }
         answer = { ...answer, content: checked.text };
       }
-      if (format !== undefined && answer.content) yield { type: 'content', content: answer.content };
+      if (format !== undefined && answer.content) emit({ type: 'content', content: answer.content });
       added.push(answer);
-      yield { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added };
-      return;
+      return { type: 'done', stopReason: stopReasonOf(finishReason), usage, messages: added };
     }
     const clientCalls = clientNames === null ? [] : calls.filter((call) => clientNames.has(call.function.name));
     if (clientCalls.length > 0) {
@@ -173,39 +180,34 @@ export async function* runAgent(
       // history the client sends back never holds a call without its result (the model can call
       // a server tool again on the next request).
       added.push({ role: 'assistant', content: answer.content, tool_calls: clientCalls });
-      for (const call of clientCalls) yield { type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments };
-      yield { type: 'done', stopReason: 'tool_calls', usage, messages: added };
-      return;
+      for (const call of clientCalls) emit({ type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments });
+      return { type: 'done', stopReason: 'tool_calls', usage, messages: added };
     }
     if (step >= deps.maxSteps) {
       // Out of steps: keep what the model said, drop the calls we will not run, so the stored
       // history never holds a tool call without its result.
       if (answer.content) added.push({ role: 'assistant', content: answer.content });
-      yield { type: 'done', stopReason: 'max_steps', usage, messages: added };
-      return;
+      return { type: 'done', stopReason: 'max_steps', usage, messages: added };
     }
 
     transcript.push(answer);
     added.push(answer);
-    for (const call of calls) {
-      yield { type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments };
-    }
+    for (const call of calls) emit({ type: 'tool_call', id: call.id, name: call.function.name, arguments: call.function.arguments });
     const pending = calls.filter((call) => mustWait(call, input, deps));
     if (pending.length > 0) {
       // Run only what needs no decision; the rest waits as data (the checkpoint), not as a stack.
       const free = calls.filter((call) => !pending.includes(call));
       const ran = await runToolCalls(free, deps.tools, input.tools.allowed, input.signal);
       input.signal.throwIfAborted();
-      for (const result of ran) yield { type: 'tool_result', id: result.tool_call_id, name: result.name ?? '', result: result.content };
-      yield { type: 'paused', checkpoint: { step, messages: [...added], usage: { ...usage }, ran, pending } };
-      return;
+      for (const result of ran) emit({ type: 'tool_result', id: result.tool_call_id, name: result.name ?? '', result: result.content });
+      return { type: 'paused', checkpoint: { step, messages: [...added], usage: { ...usage }, ran, pending } };
     }
     const results = await runToolCalls(calls, deps.tools, input.tools.allowed, input.signal);
     input.signal.throwIfAborted();
     for (const result of results) {
       transcript.push(result);
       added.push(result);
-      yield { type: 'tool_result', id: result.tool_call_id, name: result.name ?? '', result: result.content };
+      emit({ type: 'tool_result', id: result.tool_call_id, name: result.name ?? '', result: result.content });
     }
   }
 }

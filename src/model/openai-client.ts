@@ -39,7 +39,7 @@ export function createOpenAIModelClient(config: Config, version: string): ModelC
   const jsonHeaders = { ...common, accept: 'application/json' };
   const streamHeaders = { ...common, accept: 'text/event-stream' };
 
-  async function* call(request: ModelRequest): AsyncGenerator<ModelDelta> {
+  async function* call(request: ModelRequest): AsyncGenerator<readonly ModelDelta[]> {
     if (!configured) {
       throw new ChassisError(
         503,
@@ -67,19 +67,19 @@ export function createOpenAIModelClient(config: Config, version: string): ModelC
         const type = firstValue(response.headers['content-type']) ?? '';
         // A provider that ignores `stream: true` answers one JSON completion: take it as such.
         if (!request.stream || type.startsWith('application/json')) {
-          for (const delta of completionDeltas(parseJson(await response.body.text()), response.headers)) yield delta;
+          yield completionDeltas(parseJson(await response.body.text()), response.headers);
           return;
         }
         reader = new StreamReader(response.headers);
-        const deltas: ModelDelta[] = [];
         for await (const bytes of response.body) {
+          const deltas: ModelDelta[] = [];
           const failure = reader.push(bytes, deltas);
-          for (let index = 0; index < deltas.length; index++) yield deltas[index]!;
-          deltas.length = 0;
+          if (deltas.length > 0) yield deltas;
           if (failure !== null) throw failure;
         }
+        const deltas: ModelDelta[] = [];
         const failure = reader.end(deltas);
-        for (const delta of deltas) yield delta;
+        if (deltas.length > 0) yield deltas;
         if (failure !== null) throw failure;
         return;
       } catch (error) {

@@ -43,8 +43,12 @@ export type ModelDelta =
   | { type: 'reasoning'; text: string }
   | { type: 'end'; message: AssistantMessage; finishReason: FinishReason; usage: Usage | null };
 
-/** One model call. Yields text deltas as they arrive, then exactly one `end`; throws ChassisError on failure. */
+/**
+ * One model call. Yields the deltas as they arrive, a batch per provider packet (never empty; a
+ * packet often carries many tokens, and a batch costs one async step instead of one per token),
+ * the last batch ending with exactly one `end`; throws ChassisError on failure.
+ */
 export interface ModelClient {
-  call(request: ModelRequest): AsyncIterable<ModelDelta>;
+  call(request: ModelRequest): AsyncIterable<readonly ModelDelta[]>;
   close(): Promise<void>;
 }

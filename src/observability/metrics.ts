@@ -185,7 +185,7 @@ type ModelObserver = (request: ModelRequest, outcome: string, seconds: number, f
 
 /**
  * The same client, timed: the call's duration, its first token (streamed calls) and how it ended.
- * A plain iterator over the client's own, not a generator around it: one `then` per delta instead
+ * A plain iterator over the client's own, not a generator around it: one `then` per batch instead
  * of a generator's await and yield.
  */
 export function meteredModel(model: ModelClient, observe: ModelObserver): ModelClient {
@@ -196,7 +196,7 @@ export function meteredModel(model: ModelClient, observe: ModelObserver): ModelC
 }
 
 /** Read once, like the generator the client returns: it is its own iterator. */
-class MeteredCall implements AsyncIterableIterator<ModelDelta> {
+class MeteredCall implements AsyncIterableIterator<readonly ModelDelta[]> {
   private readonly started = performance.now();
   private firstToken: number | null = null;
   // Stays "incomplete" when the loop stops reading before the end (it never does today).
@@ -204,7 +204,7 @@ class MeteredCall implements AsyncIterableIterator<ModelDelta> {
   private finished = false;
 
   constructor(
-    private readonly inner: AsyncIterator<ModelDelta>,
+    private readonly inner: AsyncIterator<readonly ModelDelta[]>,
     private readonly request: ModelRequest,
     private readonly observe: ModelObserver,
   ) {}
@@ -213,11 +213,11 @@ class MeteredCall implements AsyncIterableIterator<ModelDelta> {
     return this;
   }
 
-  next(): Promise<IteratorResult<ModelDelta>> {
+  next(): Promise<IteratorResult<readonly ModelDelta[]>> {
     return this.inner.next().then(this.seen, this.failed);
   }
 
-  async return(value?: unknown): Promise<IteratorResult<ModelDelta>> {
+  async return(value?: unknown): Promise<IteratorResult<readonly ModelDelta[]>> {
     try {
       return (await this.inner.return?.(value)) ?? { done: true, value: undefined };
     } finally {
@@ -225,10 +225,14 @@ class MeteredCall implements AsyncIterableIterator<ModelDelta> {
     }
   }
 
-  private readonly seen = (result: IteratorResult<ModelDelta>): IteratorResult<ModelDelta> => {
-    if (result.done === true) this.finish();
-    else if (result.value.type === 'end') this.outcome = 'ok';
-    else if (this.firstToken === null && this.request.stream) this.firstToken = (performance.now() - this.started) / 1000;
+  private readonly seen = (result: IteratorResult<readonly ModelDelta[]>): IteratorResult<readonly ModelDelta[]> => {
+    if (result.done === true) {
+      this.finish();
+      return result;
+    }
+    // A batch that opens with the end carries no token; any other carries one first.
+    if (this.firstToken === null && this.request.stream && result.value[0]?.type !== 'end') this.firstToken = (performance.now() - this.started) / 1000;
+    if (result.value.at(-1)?.type === 'end') this.outcome = 'ok';
     return result;
   };
 

@@ -7,7 +7,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config.js';
 import { ChassisError } from '../errors.js';
-import type { ChatMessage, ModelClient, ModelDelta } from '../model/index.js';
+import type { ChatMessage, ModelClient } from '../model/index.js';
 import { VERSION } from '../version.js';
 import { segmentUsage } from './segment.js';
 import type { Instrument, TraceCarrier } from './types.js';
@@ -137,7 +137,8 @@ export async function createTracing(config: Config, app: FastifyInstance): Promi
         if (capture) attributes['gen_ai.input.messages'] = JSON.stringify(request.messages.map(messageParts));
         const [span] = child(`chat ${request.model}`, SpanKind.CLIENT, attributes);
         try {
-          for await (const delta of model.call(request) as AsyncIterable<ModelDelta>) {
+          for await (const deltas of model.call(request)) {
+            const delta = deltas.at(-1)!;
             if (delta.type === 'end') {
               span.setAttribute('gen_ai.response.finish_reasons', [delta.finishReason]);
               if (delta.usage !== null) {
@@ -145,7 +146,7 @@ export async function createTracing(config: Config, app: FastifyInstance): Promi
               }
               if (capture) span.setAttribute('gen_ai.output.messages', JSON.stringify([{ ...messageParts(delta.message), finish_reason: delta.finishReason }]));
             }
-            yield delta;
+            yield deltas;
           }
         } catch (error) {
           failed(span, error instanceof ChassisError ? error.code : errorName(error), error instanceof Error ? error.message : undefined);
