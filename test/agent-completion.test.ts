@@ -99,6 +99,24 @@ describe('POST /api/v1/agent/completion (client-side mode)', () => {
     expect(second.at(-1)).toMatchObject({ role: 'tool', content: '4' });
   });
 
+  it('runs a dozen tool calls of one message at once without a MaxListenersExceededWarning (each listens to the run)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const calls = Array.from({ length: 12 }, (_, index) => ({ id: `call_${index}`, name: 'calculate', arguments: `{"operation":"add","a":${index},"b":1}` }));
+      fake.script({ kind: 'tool_calls', calls }, { kind: 'text', content: 'summed' });
+      const response = await completion({ messages: [{ role: 'user', content: 'add them' }] });
+      expect(response.status).toBe(200);
+      expect(fake.requests[1]!.body.messages.filter((m: any) => m.role === 'tool').map((m: any) => m.content)).toEqual(calls.map((_, index) => String(index + 1)));
+      // Warnings are emitted on the next tick.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((warning) => warning.name)).not.toContain('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('sums usage over every model call of the run', async () => {
     fake.script(
       { kind: 'tool_calls', calls: [{ name: 'counter', arguments: '{}' }], usage: { prompt_tokens: 7, completion_tokens: 3 } },

@@ -1,4 +1,3 @@
-import { setMaxListeners } from 'node:events';
 import { ChassisError } from '../errors.js';
 import { randomId } from '../random-id.js';
 
@@ -17,8 +16,6 @@ export class Run {
     deadlineSeconds: number,
     private readonly onEnd: (run: Run) => void,
   ) {
-    // Every parallel tool call, MCP request and follower listens to this one signal.
-    setMaxListeners(0, this.controller.signal);
     this.deadline = setTimeout(
       () => this.abort(new ChassisError(504, 'RUN_DEADLINE_EXCEEDED', `The run took longer than ${deadlineSeconds} s and was stopped`)),
       deadlineSeconds * 1000,
