@@ -9,20 +9,17 @@
 //
 // Why: two processes on this 2-core VM measured −7.5 % … +9 % apart in CPU time with metrics off in
 // both (bench/metrics-cost.bench.ts --a-a), too coarse for a 3 % budget; these counts repeat within
-// ~0.1 % (`--a-a` here). V8 runs with fixed seeds and no background threads (--predictable), so its
-// compiler and GC do the same work each time. Counts still move when the process runs slower (a
+// ~0.1 % (`--a-a` here; bench/callgrind.ts says how). Counts still move when the process runs slower (a
 // timer per wall-clock interval fires more often per request): run it on an otherwise idle machine,
-// one at a time. Under valgrind V8 runs ~50× slower, so read ratios, not absolutes.
+// one at a time.
 // Not part of `npm run bench` (about 6 minutes): `npx tsx bench/metrics-callgrind.ts [--requests N]`.
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Client } from 'undici';
+import { startCountedChassis } from './callgrind.js';
 import { chassisExchange } from './exchanges.js';
-import { startChassisProcess, startFakeProcess } from './processes.js';
+import { startFakeProcess } from './processes.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,42 +43,23 @@ interface Counted {
 }
 
 async function count(metrics: boolean): Promise<Counted> {
-  const dir = mkdtempSync(join(tmpdir(), 'chassis-callgrind-'));
-  const chassis = await startChassisProcess({
-    upstreamUrl: fake.url,
-    wrapper: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.out')}`],
-    nodeArgs: ['--predictable', '--predictable-gc-schedule', '--hash-seed=1', '--random-seed=1'],
-    env: { METRICS_ENABLED: String(metrics) },
-    readyTimeoutMs: 180_000,
-  });
+  const chassis = await startCountedChassis({ upstreamUrl: fake.url, env: { METRICS_ENABLED: String(metrics) } });
   const client = new Client(chassis.origin, { keepAliveTimeout: 600_000, headersTimeout: 600_000, bodyTimeout: 600_000 });
-  // vgdb names its pipes after $HOST, which the chassis has set to its listen address.
-  const control = (command: string) => execFileSync('callgrind_control', [command, String(chassis.pid)], { stdio: 'ignore', env: { ...process.env, HOST: '127.0.0.1' } });
-  let dumps = 0;
-  /** Instructions since the last zeroing, from the dump callgrind writes as `cg.out.<n>`. */
-  const counted = () => {
-    control('--dump');
-    const file = join(dir, `cg.out.${++dumps}`);
-    const summary = /^summary:\s+(\d+)/m.exec(readFileSync(file, 'utf8'));
-    if (summary === null) throw new Error(`no summary line in ${file} (${readdirSync(dir).join(', ')})`);
-    return Number(summary[1]);
-  };
   try {
     for (let index = 0; index < WARMUP; index++) await exchange(client);
-    control('--zero');
+    chassis.zero();
     for (let index = 0; index < REQUESTS; index++) await exchange(client);
-    const perRequest = counted() / REQUESTS;
+    const perRequest = chassis.counted() / REQUESTS;
     if (!metrics) return { perRequest, perScrape: null };
     for (let index = 0; index < SCRAPES; index++) {
       const scrape = await client.request({ method: 'GET', path: '/metrics' });
       const text = await scrape.body.text();
       if (scrape.statusCode !== 200 || !text.includes('chassis_runs_total')) throw new Error(`/metrics answered ${scrape.statusCode}`);
     }
-    return { perRequest, perScrape: counted() / SCRAPES };
+    return { perRequest, perScrape: chassis.counted() / SCRAPES };
   } finally {
     await client.close();
-    await chassis.stop(60_000);
-    rmSync(dir, { recursive: true, force: true });
+    await chassis.stop();
   }
 }
 
