@@ -17,9 +17,12 @@ declare module 'fastify' {
  * stream has been quiet for the heartbeat interval (proxies drop idle streams), back-pressure
  * honoured, and nothing written once the client is gone.
  *
- * Frames are coalesced: everything sent in one tick (a provider packet often carries many tokens)
- * goes out as one write, one HTTP chunk and one syscall, flushed on process.nextTick so no frame
- * waits for I/O. The headers leave with the first frame rather than in a write of their own.
+ * Frames are coalesced: everything sent in one turn of the event loop goes out as one write, one
+ * HTTP chunk and one syscall, flushed on setImmediate, after the I/O callbacks of the turn and
+ * before it waits for more. A provider packet often carries many tokens, and the run's terminal
+ * event follows its last token a few ticks later: flushed on process.nextTick instead, they left in
+ * two writes, and a write costs more than parsing all fifty tokens of a stream (issue #13). The
+ * headers leave with the first frame rather than in a write of their own.
  */
 export class SseWriter {
   private readonly res: ServerResponse;
@@ -102,7 +105,7 @@ export class SseWriter {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    process.nextTick(this.flush);
+    setImmediate(this.flush);
   }
 
   private readonly flush = () => {
