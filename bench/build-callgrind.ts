@@ -6,7 +6,7 @@
 // two builds run at once, one per core.
 //
 //   cp -r dist dist-base   (the build to compare against; then change, npm run build)
-//   npx tsx bench/build-callgrind.ts [--base dist-base] [--build dist] [--requests 300] [--warmup 300] [--node-env NAME=VALUE]
+//   npx tsx bench/build-callgrind.ts [--base dist-base] [--build dist] [--requests 300] [--warmup 300] [--env NAME=VALUE]
 //
 // Not part of `npm run bench` (a few minutes). Sequential requests (c=1) leave out what only
 // concurrency shows (coalesced writes, GC under load): confirm a saving with the bench.
@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { Client } from 'undici';
 import { startCountedChassis } from './callgrind.js';
 import { chassisExchange, type Transport } from './exchanges.js';
-import { repoRoot, startFakeProcess } from './processes.js';
+import { envFromPairs, repoRoot, startFakeProcess } from './processes.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -29,7 +29,7 @@ const { values: args } = parseArgs({
 });
 const REQUESTS = Number(args.requests);
 const WARMUP = Number(args.warmup);
-const env = Object.fromEntries(args.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+const env = envFromPairs(args.env);
 const TRANSPORTS: Transport[] = ['json', 'sse'];
 
 const fake = await startFakeProcess('text50');

@@ -137,6 +137,17 @@ async function waitForHealth(origin: string, exited: Promise<number | null>, std
   }
 }
 
+/** `--env NAME=VALUE` options of a bench script as the chassis settings they name. */
+export function envFromPairs(pairs: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 1) throw new Error(`--env wants NAME=VALUE, got ${pair}`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
+
 export interface ChassisOptions {
   upstreamUrl: string;
   /** Extra node flags, e.g. --cpu-prof. */

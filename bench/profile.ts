@@ -12,7 +12,7 @@ import { summarise, summaryMarkdown, type CpuProfile } from './cpu-profile-summa
 import { chassisExchange, type Exchange, type Transport } from './exchanges.js';
 import { continueExchange, freeList, newSessionExchange, openSessions } from './session-exchanges.js';
 import { runLoad } from './load.js';
-import { repoRoot, startChassisProcess, startFakeProcess } from './processes.js';
+import { envFromPairs, repoRoot, startChassisProcess, startFakeProcess } from './processes.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,13 +24,7 @@ const { values: args } = parseArgs({
     mode: { type: 'string', default: 'stateless' },
   },
 });
-const env = Object.fromEntries(
-  args.env.map((pair) => {
-    const at = pair.indexOf('=');
-    if (at < 1) throw new Error(`--env wants NAME=VALUE, got ${pair}`);
-    return [pair.slice(0, at), pair.slice(at + 1)];
-  }),
-);
+const env = envFromPairs(args.env);
 const date = new Date().toISOString().slice(0, 10);
 const resultsDir = join(repoRoot, 'bench', 'results');
 const mode = args.mode;

@@ -21,8 +21,8 @@ declare module 'fastify' {
  * HTTP chunk and one syscall, flushed on setImmediate, after the I/O callbacks of the turn and
  * before it waits for more. A provider packet often carries many tokens, and the run's terminal
  * event follows its last token a few ticks later: flushed on process.nextTick instead, they left in
- * two writes, and a write costs more than parsing all fifty tokens of a stream (issue #13). The
- * headers leave with the first frame rather than in a write of their own.
+ * two writes, and a write costs ~20 µs on loopback, as much as parsing a dozen of the provider's
+ * chunks (issue #13). The headers leave with the first frame rather than in a write of their own.
  */
 export class SseWriter {
   private readonly res: ServerResponse;
