@@ -1,8 +1,8 @@
 // What one upstream model call costs the client side, in this process's CPU: the chassis's own
-// model client (src/model: undici.request, our SSE splitter, retries and timeouts) against undici
-// fetch and a bare undici.request that parse the same answers, all calling the fake upstream
-// process. It tells what the client's own work (deltas, tool-call merging, error handling) costs
-// above the least a client can do. Run by `npm run bench` (a *.bench.ts script).
+// model client (src/model: undici dispatch with its own handler, our SSE splitter, retries and
+// timeouts) against undici fetch, a bare undici.request and node:http that parse the same answers,
+// all calling the fake upstream process. It tells what the client's own work (deltas, tool-call
+// merging, error handling) costs above a client that does nothing else. Run by `npm run bench` (a *.bench.ts script).
 
 import { writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
@@ -171,7 +171,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     const clients = [
-      { name: 'chassis model client (undici.request, own SSE parsing)', ...chassisClient(fake.url) },
+      { name: 'chassis model client (undici dispatch, own SSE parsing)', ...chassisClient(fake.url) },
       { name: 'undici fetch + JSON.parse, no SDK', ...fetchClient(fake.url) },
       { name: 'undici.request + JSON.parse, no SDK', ...bareClient(fake.url) },
       { name: 'node:http request + JSON.parse, no SDK', ...nodeHttpClient(fake.url) },

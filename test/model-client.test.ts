@@ -112,6 +112,32 @@ describe('which failures are retried', () => {
     expect(fake.requests).toHaveLength(1);
   });
 
+  it('an error page of megabytes is read to its first 64 KB, then dropped: the status still decides', async () => {
+    const total = 16 * 1024 * 1024;
+    let sent = 0;
+    let closed = false;
+    fake.script({
+      kind: 'handler',
+      handle: async (_req, res) => {
+        res.once('close', () => (closed = true));
+        res.writeHead(400, { 'content-type': 'text/html' });
+        const page = Buffer.alloc(64 * 1024, 'x');
+        while (sent < total && !closed) {
+          sent += page.length;
+          if (!res.write(page)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+        }
+        res.end();
+      },
+    });
+    const response = await ask();
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ code: 'UPSTREAM_BAD_REQUEST', upstream_status: 400 });
+    // The chassis hung up long before the page ended.
+    await expect.poll(() => closed).toBe(true);
+    expect(sent).toBeLessThan(total / 2);
+    expect(fake.requests).toHaveLength(1);
+  });
+
   it('a chunk that is not JSON is a failed answer (502), never a 500', async () => {
     fake.setDefault({ kind: 'handler', handle: (_req, res) => void res.writeHead(200, { 'content-type': 'text/event-stream' }).end('data: {"choices": [\n\n') });
     const response = await ask();

@@ -86,7 +86,7 @@ describe('stream reader', () => {
       fc.property(fc.array(fc.string({ unit: fc.constantFrom('a', 'é', '😀', '\n', '"', '中'), minLength: 1, maxLength: 6 }), { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 20 }), (pieces, offsets) => {
         const reader = new StreamReader({});
         const deltas: ModelDelta[] = [];
-        for (const bytes of cut(Buffer.from(openAiStream(pieces)), offsets)) reader.push(bytes, deltas);
+        for (const bytes of cut(Buffer.from(openAiStream(pieces)), offsets)) reader.data(bytes, deltas);
         reader.end(deltas);
         const content = pieces.join('');
         expect(deltas.filter((d) => d.type === 'content').map((d) => (d as { text: string }).text).join('')).toBe(content);
@@ -110,7 +110,7 @@ describe('stream reader', () => {
   it('ignores whatever follows [DONE]', () => {
     const reader = new StreamReader({});
     const deltas: ModelDelta[] = [];
-    reader.push(Buffer.from('data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: [DONE]\n\ndata: not json\n\n'), deltas);
+    reader.data(Buffer.from('data: {"choices":[{"delta":{"content":"a"}}]}\n\ndata: [DONE]\n\ndata: not json\n\n'), deltas);
     reader.end(deltas);
     expect(deltas.map((d) => d.type)).toEqual(['content', 'end']);
   });

@@ -5,25 +5,28 @@ import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
 import { jsonArrayText } from './json-text.js';
 import { SseDataSplitter } from './sse-data.js';
-import type { AssistantMessage, ChatMessage, FinishReason, ModelClient, ModelDelta, ModelRequest, ToolCall, Usage } from './types.js';
+import type { AssistantMessage, FinishReason, ModelClient, ModelDelta, ModelRequest, ToolCall, Usage } from './types.js';
 import { mapUpstreamError, retryDelayMs, sleep, UpstreamHttpError, type UpstreamHeaders } from './upstream-errors.js';
+import { UpstreamExchange, type AnswerReader } from './upstream-exchange.js';
 
 const OPENAI_BASE_URL = 'https://api.openai.com/v1';
 /** Enough of an error answer for its message; the rest of a (say) HTML error page is dropped unread. */
 const ERROR_BODY_LIMIT = 64 * 1024;
+/** Why an answer is dropped when the run stops reading it early. */
+const CONSUMER_LEFT = new Error('the model call was left before its answer ended');
 
 type ChunkToolCall = { index: number; id?: string; function?: { name?: string; arguments?: string } };
 
 /**
- * A client for the one endpoint we call, POST {base}/chat/completions, on `undici.request` over a
- * keep-alive agent. We left the `openai` SDK because its transport (fetch, web streams, byte-level
+ * A client for the one endpoint we call, POST {base}/chat/completions, on undici's dispatch over a
+ * keep-alive agent (upstream-exchange.ts). We left the `openai` SDK because its transport (fetch, web streams, byte-level
  * SSE parsing, several AbortControllers per call) cost 1.3 ms of CPU per JSON call and 2.3 ms per
  * 50-chunk stream, more than the whole budget of a request (bench/README.md).
  *
  * What an agent server needs is here: a connect timeout; an idle timeout that covers the wait for
  * the headers and every gap in the body (undici's headers/body timeouts, so no timer of our own per
  * call); retries of the opening request only, so a delta that reached the client is never sent
- * twice; and aborts with the run's reason (the run's signal goes straight to undici).
+ * twice; and aborts with the run's reason.
  */
 export function createOpenAIModelClient(config: Config, version: string): ModelClient {
   const dispatcher = new Agent({
@@ -47,50 +50,45 @@ export function createOpenAIModelClient(config: Config, version: string): ModelC
         'No model provider is configured: set OPENAI_API_KEY (for OpenAI) or OPENAI_BASE_URL (for any OpenAI-compatible server)',
       );
     }
-    const options: Dispatcher.RequestOptions = {
+    const options: Dispatcher.DispatchOptions = {
       origin: endpoint.origin,
       path: endpoint.path,
       method: 'POST',
       headers: request.stream ? streamHeaders : jsonHeaders,
       body: requestBody(request),
-      signal: request.signal,
       headersTimeout: idleMs,
       bodyTimeout: idleMs,
     };
+    const readerFor = (status: number, headers: UpstreamHeaders): AnswerReader => {
+      if (status > 299) return new ErrorAnswer(status, headers);
+      // A provider that ignores `stream: true` answers one JSON completion: take it as such.
+      if (!request.stream || (firstValue(headers['content-type']) ?? '').startsWith('application/json')) return new JsonAnswer(headers);
+      return new StreamReader(headers);
+    };
+    const { signal } = request;
+    // Aborted from our side (client gone, cancel, deadline, shutdown): the run's reason is the error.
+    const abortReason = () => mapUpstreamError(signal.reason, { aborted: true, timedOut: false, secrets });
 
     for (let attempt = 0; ; attempt++) {
-      // Set once a chunk was read: from then on the call is never retried.
-      let reader: StreamReader | null = null;
+      if (signal.aborted) throw abortReason();
+      const exchange = new UpstreamExchange(readerFor);
+      const onAbort = () => exchange.abort(abortReason());
+      signal.addEventListener('abort', onAbort);
       try {
-        const response = await dispatcher.request(options);
-        if (response.statusCode < 200 || response.statusCode > 299) throw await httpError(response);
-        const type = firstValue(response.headers['content-type']) ?? '';
-        // A provider that ignores `stream: true` answers one JSON completion: take it as such.
-        if (!request.stream || type.startsWith('application/json')) {
-          yield completionDeltas(parseJson(await response.body.text()), response.headers);
-          return;
-        }
-        reader = new StreamReader(response.headers);
-        for await (const bytes of response.body) {
-          const deltas: ModelDelta[] = [];
-          const failure = reader.push(bytes, deltas);
-          if (deltas.length > 0) yield deltas;
-          if (failure !== null) throw failure;
-        }
-        const deltas: ModelDelta[] = [];
-        const failure = reader.end(deltas);
-        if (deltas.length > 0) yield deltas;
-        if (failure !== null) throw failure;
+        dispatcher.dispatch(options, exchange);
+        for (let batch = await exchange.next(); batch !== null; batch = await exchange.next()) yield batch;
         return;
       } catch (error) {
-        // Aborted from our side (client gone, cancel, deadline, shutdown): the run's reason is the error.
-        const abortReason = () => mapUpstreamError(request.signal.reason, { aborted: true, timedOut: false, secrets });
-        if (request.signal.aborted) throw abortReason();
+        if (signal.aborted) throw abortReason();
         const mapped = mapUpstreamError(error, { timedOut: isIdleTimeout(error), aborted: false, secrets });
-        const delay = attempt < config.upstreamMaxRetries && !reader?.started ? retryDelayMs(mapped, attempt, config) : null;
+        // Once a chunk was read the call is never retried: a delta that reached the client is never sent twice.
+        const delay = attempt < config.upstreamMaxRetries && !exchange.started ? retryDelayMs(mapped, attempt, config) : null;
         if (delay === null) throw mapped;
-        await sleep(delay, request.signal);
-        if (request.signal.aborted) throw abortReason();
+        await sleep(delay, signal);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+        // The consumer left before the answer ended: stop reading it.
+        exchange.abort(CONSUMER_LEFT);
       }
     }
   }
@@ -141,24 +139,64 @@ function parseJson(text: string): any {
   }
 }
 
-async function httpError(response: Dispatcher.ResponseData): Promise<UpstreamHttpError> {
-  let text = '';
-  const decoder = new StringDecoder('utf8');
-  try {
-    for await (const bytes of response.body) {
-      text += decoder.write(bytes);
-      if (text.length >= ERROR_BODY_LIMIT) break;
+/** A non-2xx answer: enough of its body for the provider's message; the rest (say, an HTML page) is dropped unread. */
+class ErrorAnswer implements AnswerReader {
+  readonly started = false;
+  private text = '';
+  private readonly decoder = new StringDecoder('utf8');
+
+  constructor(
+    private readonly status: number,
+    private readonly headers: UpstreamHeaders,
+  ) {}
+
+  data(bytes: Buffer): Error | null {
+    this.text += this.decoder.write(bytes);
+    return this.text.length >= ERROR_BODY_LIMIT ? this.error() : null;
+  }
+
+  end(): Error | null {
+    return this.error();
+  }
+
+  /** The status says what happened; a body cut short only loses the provider's wording. */
+  lost(): Error | null {
+    return this.error();
+  }
+
+  private error(): UpstreamHttpError {
+    let body: unknown = this.text;
+    try {
+      body = JSON.parse(this.text);
+    } catch {
+      // Not JSON (a proxy's HTML page): no provider message to pass on.
     }
-  } catch {
-    // The status says what happened; a body cut short only loses the provider's wording.
+    return new UpstreamHttpError(this.status, this.headers, body);
   }
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // Not JSON (a proxy's HTML page): no provider message to pass on.
+}
+
+/** A whole completion in one JSON answer: parsed once, at its end. Nothing reached the client before, so it may be retried. */
+class JsonAnswer implements AnswerReader {
+  readonly started = false;
+  private readonly parts: Buffer[] = [];
+
+  constructor(private readonly headers: UpstreamHeaders) {}
+
+  data(bytes: Buffer): Error | null {
+    this.parts.push(bytes);
+    return null;
   }
-  return new UpstreamHttpError(response.statusCode, response.headers as UpstreamHeaders, body);
+
+  end(out: ModelDelta[]): Error | null {
+    const parts = this.parts;
+    const text = parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts).toString('utf8');
+    try {
+      out.push(...completionDeltas(parseJson(text), this.headers));
+      return null;
+    } catch (error) {
+      return error as Error;
+    }
+  }
 }
 
 function completionDeltas(completion: any, headers: UpstreamHeaders): ModelDelta[] {
@@ -182,7 +220,7 @@ function completionDeltas(completion: any, headers: UpstreamHeaders): ModelDelta
 }
 
 /** Folds the chunks of a streamed answer into deltas as they come, and the whole message at the end. */
-export class StreamReader {
+export class StreamReader implements AnswerReader {
   /** True once a chunk was read. */
   started = false;
   private readonly lines = new SseDataSplitter();
@@ -200,7 +238,7 @@ export class StreamReader {
    * Adds the deltas of these bytes to `out`. A provider error (or a chunk that is not JSON) is
    * returned, not thrown, so the deltas read before it in the same bytes still reach the client.
    */
-  push(bytes: Buffer, out: ModelDelta[]): Error | null {
+  data(bytes: Buffer, out: ModelDelta[]): Error | null {
     return this.take(this.lines.push(this.decoder.write(bytes)), out);
   }
 
