@@ -2,6 +2,7 @@ import { ChassisError } from '../errors.js';
 import type { AssistantMessage, ChatMessage, ModelClient, ToolCall, ToolMessage, ToolSpec, Usage } from '../model/types.js';
 import type { ToolRegistry, ToolSelection } from '../tools/registry.js';
 import { addUsage, emptyUsage, type RunEnding, type StepEvent, type StopReason } from './events.js';
+import type { RunSignal } from '../run-signal.js';
 import { runToolCalls } from './run-tools.js';
 
 export interface AgentRunInput {
@@ -13,7 +14,7 @@ export interface AgentRunInput {
   tools: ToolSelection;
   /** Ask the provider for token deltas (SSE clients) or for whole answers (JSON clients). */
   stream: boolean;
-  signal: AbortSignal;
+  signal: RunSignal;
   /** Tool names whose calls wait for a human decision, or 'all' (an agent file's `approval`). Tools with `needsApproval` wait too. */
   approvalRequired?: readonly string[] | 'all';
   /**

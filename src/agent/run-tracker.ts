@@ -1,5 +1,6 @@
 import { ChassisError } from '../errors.js';
 import { randomId } from '../random-id.js';
+import { RunStop, type RunSignal } from '../run-signal.js';
 
 /** 128 random bits: a run id is as hard to guess as a session id. */
 export function newRunId(): string {
@@ -8,7 +9,7 @@ export function newRunId(): string {
 
 /** One agent run in flight: its id, and the switch that stops it (client gone, deadline, shutdown). */
 export class Run {
-  private readonly controller = new AbortController();
+  private readonly stop = new RunStop();
   private readonly deadline: NodeJS.Timeout;
 
   constructor(
@@ -23,13 +24,13 @@ export class Run {
     this.deadline.unref();
   }
 
-  get signal(): AbortSignal {
-    return this.controller.signal;
+  get signal(): RunSignal {
+    return this.stop;
   }
 
   /** The reason becomes the run's error: every abort says why. */
   abort(reason: ChassisError): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    this.stop.abort(reason);
   }
 
   end(): void {

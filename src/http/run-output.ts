@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { RunOutcome } from '../agent/index.js';
+import { RunStop } from '../run-signal.js';
 import type { RunEvent, RunView } from '../runs/index.js';
 import { SseWriter } from './sse.js';
 
@@ -34,17 +35,16 @@ export async function pipeRunToSse(
   write: (sse: SseWriter, event: RunEvent, seq: number) => Promise<void> | undefined,
 ): Promise<void> {
   const sse = new SseWriter(reply, heartbeatSeconds, { 'x-run-id': runId });
-  const left = new AbortController();
+  const left = new RunStop();
   let followed = false;
   sse.onClose(() => {
     // A stream closes after its last event too: only a client that left early stops anything.
     if (followed) return;
-    // With a reason: abort() without one builds a DOMException and its stack trace.
     left.abort(CLIENT_LEFT);
     onLeave?.();
   });
   try {
-    follow: for await (const { firstSeq, events } of source.follow(afterSeq, left.signal)) {
+    follow: for await (const { firstSeq, events } of source.follow(afterSeq, left)) {
       for (let index = 0; index < events.length; index++) {
         if (sse.closed) break follow;
         const backPressure = write(sse, events[index]!, firstSeq + index);

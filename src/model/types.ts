@@ -1,5 +1,7 @@
 /** Messages, tool specs and usage in the OpenAI chat-completions shape: the lingua franca of every provider we target. */
 
+import type { RunSignal } from '../run-signal.js';
+
 export interface ToolCall {
   id: string;
   type: 'function';
@@ -35,7 +37,7 @@ export interface ModelRequest {
   responseFormat?: Record<string, unknown>;
   /** Ask the provider for a stream of deltas (the client sees tokens as they come) or for one answer. */
   stream: boolean;
-  signal: AbortSignal;
+  signal: RunSignal;
 }
 
 export type ModelDelta =

@@ -1,5 +1,6 @@
 import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
+import type { RunSignal } from '../run-signal.js';
 
 export type UpstreamHeaders = Record<string, string | string[] | undefined>;
 
@@ -87,7 +88,7 @@ export function retryDelayMs(error: ChassisError, attempt: number, config: Confi
   return Math.min(base, 8_000) * (0.75 + Math.random() * 0.5);
 }
 
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal: RunSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const timer = setTimeout(done, ms);
@@ -96,7 +97,7 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
       signal.removeEventListener('abort', done);
       resolve();
     }
-    signal.addEventListener('abort', done, { once: true });
+    signal.addEventListener('abort', done);
   });
 }
 

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { RedisConnection } from '../redis/index.js';
 import type { EventBatch, RunEnd, RunEvent, RunInfo, RunLog, RunObserver, RunStatus } from './run-log.js';
+import type { RunSignal } from '../run-signal.js';
 import type { RunView } from './run-registry.js';
 
 const RUNNING_TTL_SECONDS = 86_400;
@@ -119,12 +120,12 @@ export class RedisRunMirror implements RunObserver {
     await this.redis.client.publish(this.cancelChannel, runId).catch(() => undefined);
   }
 
-  private async *follow(runId: string, afterSeq: number, signal?: AbortSignal): AsyncGenerator<EventBatch> {
+  private async *follow(runId: string, afterSeq: number, signal?: RunSignal): AsyncGenerator<EventBatch> {
     const key = this.key(runId);
     let wake: () => void = () => undefined;
     const listener = () => wake();
     this.addWaiter(key, listener);
-    signal?.addEventListener('abort', listener, { once: true });
+    signal?.addEventListener('abort', listener);
     try {
       let next = Math.max(0, afterSeq);
       for (;;) {

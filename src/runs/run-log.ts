@@ -1,4 +1,5 @@
 import type { ToolCall, Usage } from '../model/types.js';
+import type { RunSignal } from '../run-signal.js';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -152,12 +153,12 @@ export class RunLog {
   }
 
   /** Events after `afterSeq`, then live ones as they come, until the run has ended or `signal` aborts. */
-  async *follow(afterSeq: number, signal?: AbortSignal): AsyncGenerator<EventBatch> {
+  async *follow(afterSeq: number, signal?: RunSignal): AsyncGenerator<EventBatch> {
     let next = Math.max(0, afterSeq);
     let resume: (() => void) | null = null;
     // One listener for the whole follow, not one per wait: EventTarget calls cost more than a token.
     const onAbort = () => resume?.();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort);
     try {
       for (;;) {
         if (next < this.eventCount) {

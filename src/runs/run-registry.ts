@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { RedisConnection } from '../redis/index.js';
 import { RunLog, type EventBatch, type RunEnd, type RunEvent, type RunInfo, type RunStatus } from './run-log.js';
+import type { RunSignal } from '../run-signal.js';
 import { RedisRunMirror } from './redis-run-mirror.js';
 
 /** A run as readers see it, wherever it runs: here (its live log) or on another instance (through Redis). */
@@ -12,7 +13,7 @@ export interface RunView {
   eventCount: number;
   /** False when the run cannot be waiting for approvals now (its latest events say so); true when it may. */
   mayAwaitApproval: boolean;
-  follow(afterSeq: number, signal?: AbortSignal): AsyncIterable<EventBatch>;
+  follow(afterSeq: number, signal?: RunSignal): AsyncIterable<EventBatch>;
 }
 
 export interface RunRetention {

@@ -1,6 +1,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
 import { badRequest } from '../errors.js';
+import type { RunSignal } from '../run-signal.js';
 import type { ToolCall, ToolSpec } from '../model/types.js';
 import type { Tool } from './types.js';
 
@@ -125,7 +126,7 @@ export class ToolRegistry {
     this.interceptors.push(interceptor);
   }
 
-  async execute(call: ToolCall, allowed: ReadonlySet<string>, runSignal: AbortSignal): Promise<string> {
+  async execute(call: ToolCall, allowed: ReadonlySet<string>, runSignal: RunSignal): Promise<string> {
     if (this.interceptors.length === 0) return (await this.executeCall(call, allowed, runSignal)).text;
     const tool = this.entries.get(this.resolve(call.function.name) ?? '')?.tool ?? null;
     let next = () => this.executeCall(call, allowed, runSignal);
@@ -137,7 +138,7 @@ export class ToolRegistry {
     return (await next()).text;
   }
 
-  private async executeCall(call: ToolCall, allowed: ReadonlySet<string>, runSignal: AbortSignal): Promise<ToolExecution> {
+  private async executeCall(call: ToolCall, allowed: ReadonlySet<string>, runSignal: RunSignal): Promise<ToolExecution> {
     const called = call.function.name;
     const name = this.resolve(called) ?? called;
     if (!allowed.has(name)) {
@@ -164,7 +165,7 @@ export class ToolRegistry {
     const timeoutSeconds = entry.tool.timeoutSeconds ?? this.defaultTimeoutSeconds;
     const controller = new AbortController();
     const onRunAbort = () => controller.abort(runSignal.reason);
-    runSignal.addEventListener('abort', onRunAbort, { once: true });
+    runSignal.addEventListener('abort', onRunAbort);
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<ToolExecution>((resolve) => {
       timer = setTimeout(() => {
