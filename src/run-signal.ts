@@ -1,9 +1,10 @@
 /**
  * What a run's code asks of the switch that stops it: the part of AbortSignal it uses, so an
  * AbortSignal fits wherever a RunSignal is asked for. A run, and a stream that follows one, have a
- * RunStop instead of an AbortController: on Node 20, creating an AbortSignal and adding and removing one listener through
- * EventTarget cost a run ~10 µs (a twentieth of a stateless JSON request), against well under
- * 1 µs on Node 22 and 24. A tool still gets a real AbortSignal of its own (ToolRegistry.execute).
+ * RunStop instead of an AbortController: on Node 20, creating an AbortSignal and adding and
+ * removing one listener through EventTarget cost a run ~10 µs (a twentieth of a stateless JSON
+ * request), against well under 1 µs on Node 22 and 24. A tool still gets a real AbortSignal of its
+ * own (ToolRegistry.execute).
  */
 export interface RunSignal {
   readonly aborted: boolean;

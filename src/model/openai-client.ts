@@ -19,9 +19,9 @@ type ChunkToolCall = { index: number; id?: string; function?: { name?: string; a
 
 /**
  * A client for the one endpoint we call, POST {base}/chat/completions, on undici's dispatch over a
- * keep-alive agent (upstream-exchange.ts). We left the `openai` SDK because its transport (fetch, web streams, byte-level
- * SSE parsing, several AbortControllers per call) cost 1.3 ms of CPU per JSON call and 2.3 ms per
- * 50-chunk stream, more than the whole budget of a request (bench/README.md).
+ * keep-alive agent (upstream-exchange.ts). We left the `openai` SDK because its transport (fetch,
+ * web streams, byte-level SSE parsing, several AbortControllers per call) cost 1.3 ms of CPU per
+ * JSON call and 2.3 ms per 50-chunk stream, more than the whole budget of a request (bench/README.md).
  *
  * What an agent server needs is here: a connect timeout; an idle timeout that covers the wait for
  * the headers and every gap in the body (undici's headers/body timeouts, so no timer of our own per
