@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
-import { Agent, type Dispatcher } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
 import { jsonArrayText } from './json-text.js';
@@ -29,13 +29,14 @@ type ChunkToolCall = { index: number; id?: string; function?: { name?: string; a
  * twice; and aborts with the run's reason.
  */
 export function createOpenAIModelClient(config: Config, version: string): ModelClient {
-  const dispatcher = new Agent({
-    connect: { timeout: config.upstreamConnectTimeoutSeconds * 1000 },
-    keepAliveTimeout: 30_000,
-  });
   const configured = config.openaiApiKey !== undefined || config.openaiBaseUrl !== undefined;
   const secrets = config.openaiApiKey === undefined ? [] : [config.openaiApiKey];
   const endpoint = chatCompletionsEndpoint(config.openaiBaseUrl ?? OPENAI_BASE_URL);
+  // One origin only: its pool, without an Agent's lookup of the pool by origin on every call.
+  const dispatcher = new Pool(endpoint.origin, {
+    connect: { timeout: config.upstreamConnectTimeoutSeconds * 1000 },
+    keepAliveTimeout: 30_000,
+  });
   const idleMs = config.upstreamIdleTimeoutSeconds * 1000;
   const common: Record<string, string> = { 'content-type': 'application/json', 'user-agent': `agent-chassis/${version}` };
   if (config.openaiApiKey !== undefined) common.authorization = `Bearer ${config.openaiApiKey}`;
