@@ -2,7 +2,8 @@
 // throughput): one fake upstream (text50), one chassis (client-side `messages`, as in run.ts) and
 // the bare endpoint of bench/bare-server.ts, taking turns at c=64 (bare, chassis, bare, chassis …),
 // 6 repetitions (with 3 the share moved ±10 points on a drifting VM), steady-state throughput and
-// CPU per request; each ratio is taken within one repetition and the median is reported. Both answers are checked by the same exchange.
+// CPU per request; each ratio is taken within one repetition and the median is reported. Both
+// answers are checked by the same exchange.
 //
 // On every Node line at hand, one after the other: the one running this script, then each binary
 // named in BENCH_NODES (colon-separated paths to `node`) or, when that is unset, the Node 22 and 24

@@ -2,7 +2,8 @@
 // model client (src/model: undici dispatch with its own handler, our SSE splitter, retries and
 // timeouts) against undici fetch, a bare undici.request and node:http that parse the same answers,
 // all calling the fake upstream process. It tells what the client's own work (deltas, tool-call
-// merging, error handling) costs above a client that does nothing else. Run by `npm run bench` (a *.bench.ts script).
+// merging, error handling) costs above a client that does nothing else. Run by `npm run bench`
+// (a *.bench.ts script).
 
 import { writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';

@@ -156,7 +156,8 @@ export class RunLog {
   async *follow(afterSeq: number, signal?: RunSignal): AsyncGenerator<EventBatch> {
     let next = Math.max(0, afterSeq);
     let resume: (() => void) | null = null;
-    // One listener for the whole follow, not one per wait: EventTarget calls cost more than a token.
+    // One listener for the whole follow, not one per wait (on an AbortSignal, an EventTarget call
+    // costs more than a token).
     const onAbort = () => resume?.();
     signal?.addEventListener('abort', onAbort);
     try {
