@@ -29,7 +29,7 @@ describe('SQLite group commit', () => {
     sqlite.pragma('busy_timeout = 200');
     sqlite.exec('create table t (v text primary key)');
     db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) });
-    group = new SqliteGroupCommit(sqlite, db, (text) => sqlite.prepare(text));
+    group = new SqliteGroupCommit(sqlite, db, (text) => sqlite.prepare(text), (text) => sqlite.prepare(text).raw(true));
   });
   afterEach(async () => {
     await db.destroy();

@@ -50,13 +50,13 @@ function openSqlite(path: string, options: DatabaseOptions): Database {
   sqlite.pragma(`busy_timeout = ${Math.round(options.connectTimeoutSeconds * 1000)}`);
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
-  const prepare = statementCache(sqlite);
+  const prepare = statementCache((text) => sqlite.prepare(text));
   const db = new Kysely<Tables>({ dialect: new SqliteDialect({ database: { close: () => void sqlite.close(), prepare } }) });
   const checkpointer = file === ':memory:' ? undefined : startCheckpointer(sqlite, file, Math.round(options.connectTimeoutSeconds * 1000), options.log);
   return {
     db,
     dialect: 'sqlite',
-    sqliteWrites: new SqliteGroupCommit(sqlite, db, prepare),
+    sqliteWrites: new SqliteGroupCommit(sqlite, db, prepare, statementCache((text) => sqlite.prepare(text).raw(true))),
     async healthy() {
       return sqlite.open;
     },
@@ -79,12 +79,12 @@ const STATEMENT_CACHE_SIZE = 256;
  * query at a time (a statement is never re-bound while another call still reads it), and
  * better-sqlite3 re-binds all parameters on every run. Oldest texts are dropped first.
  */
-function statementCache(sqlite: SQLite.Database): (text: string) => SQLite.Statement {
+function statementCache(make: (text: string) => SQLite.Statement): (text: string) => SQLite.Statement {
   const statements = new Map<string, SQLite.Statement>();
   return (text) => {
     let statement = statements.get(text);
     if (statement === undefined) {
-      statement = sqlite.prepare(text);
+      statement = make(text);
       if (statements.size >= STATEMENT_CACHE_SIZE) statements.delete(statements.keys().next().value!);
       statements.set(text, statement);
     }

@@ -31,6 +31,12 @@ export class SqliteGroupCommit {
     private readonly db: Kysely<any>,
     /** Cached prepared statements, shared with Kysely's driver. */
     readonly prepare: (sql: string) => SQLite.Statement,
+    /**
+     * The same, cached apart, in raw mode: a row comes back as an array of its column values. For
+     * rows a write returns: better-sqlite3 builds a row object from C++, one slow property set per
+     * column, which on a session turn cost more than the UPDATE that returned it (issue #13).
+     */
+    readonly prepareRows: (sql: string) => SQLite.Statement,
   ) {
     // Nested in `group`, better-sqlite3 runs it as a savepoint.
     const alone = sqlite.transaction((work: () => unknown) => work());

@@ -1,5 +1,6 @@
-import { CompiledQuery } from 'kysely';
+import { CompiledQuery, type Selectable } from 'kysely';
 import type { Dialect } from '../db/index.js';
+import type { SessionsTable } from './tables.js';
 
 /**
  * The SQL of a session turn (read, lease, commit), written once as text instead of built by Kysely's
@@ -54,8 +55,23 @@ export interface RowChanges {
   metadata: string | null;
 }
 
+export type SessionRow = Omit<Selectable<SessionsTable>, 'lease_owner' | 'lease_until'>;
+/** The row `holder` reads: who holds the lease, and until when. */
+export type HolderRow = SessionRow & { lease_owner: string | null; lease_until: number | null };
+
 const SESSION_COLUMNS =
   'id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, agent, metadata, message_count, next_seq, created_at, updated_at';
+
+/**
+ * A session row from its column values in SESSION_COLUMNS order (then lease_owner and lease_until,
+ * when the query read them), as the SQLite turn writes get it (raw rows: sqlite-group-commit.ts).
+ */
+export function sessionRowOf(values: readonly unknown[]): HolderRow {
+  const [id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, agent, metadata, message_count, next_seq, created_at, updated_at] = values as any[];
+  const lease_owner = (values[14] ?? null) as string | null;
+  const lease_until = (values[15] ?? null) as number | null;
+  return { id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, agent, metadata, message_count, next_seq, created_at, updated_at, lease_owner, lease_until };
+}
 const INSERT_SESSION =
   `insert into sessions (id, owner_id, is_public, whitelist, blacklist, acl_version, system_prompt, model, agent, metadata, message_count, next_seq, created_at, updated_at, lease_owner, lease_until) ` +
   `values (?, ?, 0, '[]', '[]', 0, ?, ?, ?, ?, ?, ?, ?, ?, null, null)`;

@@ -3,7 +3,7 @@ import { ChassisError } from '../errors.js';
 import type { Database, Tables } from '../db/index.js';
 import { storeUnavailable } from '../errors.js';
 import { jsonText, type ChatMessage } from '../model/index.js';
-import { sessionSql, type NewSessionRow, type ResponseRow, type SessionSql } from './session-sql.js';
+import { sessionSql, type HolderRow, type NewSessionRow, type ResponseRow, type SessionRow, type SessionSql } from './session-sql.js';
 import { SqliteTurnWrites } from './sqlite-turn-writes.js';
 import type { SessionsTable } from './tables.js';
 
@@ -67,8 +67,6 @@ export interface OwnedPageCursor {
   id: string;
 }
 
-type SessionRow = Omit<Selectable<SessionsTable>, 'lease_owner' | 'lease_until'>;
-type HolderRow = SessionRow & { lease_owner: string | null; lease_until: number | null };
 
 /** Throws to refuse a caller the session (see `acquire`). */
 export type Admit = (session: SessionRecord) => void;
@@ -114,7 +112,7 @@ export class SessionStore {
       now: Date.now(),
     };
     return guard(async () => {
-      if (this.sqliteWrites !== undefined) return toRecord(await this.sqliteWrites.create<SessionRow>(row, texts, response));
+      if (this.sqliteWrites !== undefined) return toRecord(await this.sqliteWrites.create(row, texts, response));
       const { rows } = await this.db.executeQuery<SessionRow>(this.sql.create(row, texts, response));
       return toRecord(rows[0]!);
     });
@@ -131,7 +129,7 @@ export class SessionStore {
     return guard(async () => {
       if (this.sqliteWrites !== undefined) {
         const now = Date.now();
-        const lease = await this.sqliteWrites.acquire<HolderRow>(id, owner, now, now + leaseMs, (row) => admit(toRecord(row)));
+        const lease = await this.sqliteWrites.acquire(id, owner, now, now + leaseMs, (row) => admit(toRecord(row)));
         if (lease.status === 'held') return { status: 'held', session: toRecord(lease.row) };
         return lease.status === 'busy' ? { status: 'busy', holder: lease.holder } : lease;
       }
@@ -208,7 +206,7 @@ export class SessionStore {
     return guard(async () => {
       const row =
         this.sqliteWrites !== undefined
-          ? await this.sqliteWrites.append<SessionRow>(id, owner, now, rowChanges, texts, response)
+          ? await this.sqliteWrites.append(id, owner, now, rowChanges, texts, response)
           : (await this.db.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts, response))).rows[0];
       return row === undefined ? notApplied() : { status: 'appended', session: toRecord(row) };
     });

@@ -1,11 +1,11 @@
 import type { SqliteGroupCommit } from '../db/sqlite-group-commit.js';
-import type { NewSessionRow, ResponseRow, RowChanges, SessionSql } from './session-sql.js';
+import { sessionRowOf, type HolderRow, type NewSessionRow, type ResponseRow, type RowChanges, type SessionRow, type SessionSql } from './session-sql.js';
 
 /** Messages per INSERT: 4 parameters each, far below SQLite's 32,766-parameter limit. */
 const INSERT_BATCH = 256;
 
 /** What the lease write found, in rows: `held` carries the leased row, `busy` the current one. */
-export type SqliteLease<Row> = { status: 'held'; row: Row } | { status: 'busy'; row: Row; holder: string | null } | { status: 'missing' };
+export type SqliteLease = { status: 'held'; row: SessionRow } | { status: 'busy'; row: HolderRow; holder: string | null } | { status: 'missing' };
 
 /**
  * A session turn's writes on SQLite — take the lease, create the session, append a turn (with the
@@ -25,40 +25,42 @@ export class SqliteTurnWrites {
    * current one when busy) and throws to refuse: the lease is then rolled back with its savepoint,
    * so a caller without access never holds — or learns who holds — anyone's session.
    */
-  acquire<Row extends { lease_owner?: string | null }>(id: string, owner: string, now: number, until: number, admit: (row: Row) => void): Promise<SqliteLease<Row>> {
+  acquire(id: string, owner: string, now: number, until: number, admit: (row: SessionRow) => void): Promise<SqliteLease> {
     return this.group.write(() => {
-      const leased = this.get<Row>(this.sql.acquire(id, owner, now, until));
+      const leased = this.row(this.sql.acquire(id, owner, now, until));
       if (leased !== undefined) {
         admit(leased);
         return { status: 'held', row: leased };
       }
       // Inside the write transaction nothing moves: the row read now is the one that refused the lease.
-      const current = this.get<Row>(this.sql.holder(id));
+      const current = this.row(this.sql.holder(id));
       if (current === undefined) return { status: 'missing' };
       admit(current);
-      return { status: 'busy', row: current, holder: current.lease_owner ?? null };
+      return { status: 'busy', row: current, holder: current.lease_owner };
     });
   }
 
-  create<Row extends { next_seq: number }>(row: NewSessionRow, texts: readonly string[], response: ResponseRow | null): Promise<Row> {
+  create(row: NewSessionRow, texts: readonly string[], response: ResponseRow | null): Promise<SessionRow> {
     return this.group.write(() => {
-      const created = this.get<Row>(this.sql.create(row, texts, response))!;
+      const created = this.row(this.sql.create(row, texts, response))!;
       this.insert(row.id, 1, texts, row.now, Number(created.next_seq), response);
       return created;
     });
   }
 
   /** Undefined when the update matched nothing (the lease is not this owner's, or no session). */
-  append<Row extends { next_seq: number }>(id: string, owner: string, now: number, changes: RowChanges, texts: readonly string[], response: ResponseRow | null): Promise<Row | undefined> {
+  append(id: string, owner: string, now: number, changes: RowChanges, texts: readonly string[], response: ResponseRow | null): Promise<SessionRow | undefined> {
     return this.group.write(() => {
-      const updated = this.get<Row>(this.sql.append(id, owner, texts.length, now, changes, texts, response));
+      const updated = this.row(this.sql.append(id, owner, texts.length, now, changes, texts, response));
       if (updated !== undefined) this.insert(id, Number(updated.next_seq) - texts.length, texts, now, Number(updated.next_seq), response);
       return updated;
     });
   }
 
-  private get<Row>(query: { sql: string; parameters: readonly unknown[] }): Row | undefined {
-    return this.group.prepare(query.sql).get(query.parameters) as Row | undefined;
+  /** The one session row a write returns, if any (read raw: see SqliteGroupCommit.prepareRows). */
+  private row(query: { sql: string; parameters: readonly unknown[] }): HolderRow | undefined {
+    const values = this.group.prepareRows(query.sql).get(query.parameters) as unknown[] | undefined;
+    return values === undefined ? undefined : sessionRowOf(values);
   }
 
   /** The turn's messages, numbered from `firstSeq`, and its response (if any) at `nextSeq`, the end of the history after them. */
