@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonText } from '../src/model/json-text.js';
+import { asciiBytes, jsonArrayText, jsonText } from '../src/model/json-text.js';
 
 describe('jsonText (a message or tool spec serialised once)', () => {
   it('is the JSON of the object, and the cached text never shows up in the object', () => {
@@ -21,5 +21,17 @@ describe('jsonText (a message or tool spec serialised once)', () => {
     const spec = Object.freeze({ type: 'function', function: { name: 'f' } });
     expect(jsonText(spec)).toBe('{"type":"function","function":{"name":"f"}}');
     expect(jsonText(spec)).toBe('{"type":"function","function":{"name":"f"}}');
+  });
+
+  it('an array of cached texts says whether all of it is ASCII, before and after the texts are cached', () => {
+    const plain = { role: 'user', content: 'hi' };
+    const accented = { role: 'user', content: 'café' };
+    for (let round = 0; round < 2; round++) {
+      expect(jsonArrayText([plain, plain])).toEqual({ text: '[{"role":"user","content":"hi"},{"role":"user","content":"hi"}]', ascii: true });
+      expect(jsonArrayText([plain, accented])).toEqual({ text: '[{"role":"user","content":"hi"},{"role":"user","content":"café"}]', ascii: false });
+      expect(jsonText(accented)).toBe('{"role":"user","content":"café"}');
+    }
+    expect(jsonArrayText([])).toEqual({ text: '[]', ascii: true });
+    expect(asciiBytes('{"a":"b"}').equals(Buffer.from('{"a":"b"}'))).toBe(true);
   });
 });

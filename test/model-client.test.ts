@@ -50,6 +50,26 @@ describe('what the provider receives', () => {
     expect(request!.body).toMatchObject({ stream: true, stream_options: { include_usage: true } });
   });
 
+  it('sends text exactly, ASCII or not, in a message, a system prompt or the model name, with a Content-Length in bytes', async () => {
+    // An all-ASCII body is encoded one byte per character without a scan (json-text.ts): any
+    // other character anywhere must take the UTF-8 path, or the provider gets mangled text.
+    const cases = [
+      { messages: [{ role: 'user', content: 'plain ASCII' }] },
+      { messages: [{ role: 'user', content: 'Grüße, 世界 😀' }] },
+      { messages: [{ role: 'user', content: 'ascii' }], system_prompt: 'Réponds en français' },
+      { messages: [{ role: 'user', content: 'ascii' }], model: 'modèle-ü' },
+      { messages: [{ role: 'user', content: 'ascii' }, { role: 'assistant', content: 'é' }, { role: 'user', content: 'again' }] },
+    ];
+    for (const request of cases) {
+      expect((await ask(request)).status).toBe(200);
+      const received = fake.requests.at(-1)!;
+      const sent = [...(request.system_prompt === undefined ? [] : [{ role: 'system', content: request.system_prompt }]), ...request.messages];
+      expect(received.body.messages).toEqual(sent);
+      if (request.model !== undefined) expect(received.body.model).toBe(request.model);
+      expect(Number(received.headers['content-length'])).toBe(Buffer.byteLength(JSON.stringify(received.body)));
+    }
+  });
+
   it('keeps a base URL query (an API version) after the path', () => {
     expect(chatCompletionsEndpoint('https://example.test/openai/v1/?api-version=2024-10-21')).toEqual({
       origin: 'https://example.test',

@@ -1,5 +1,9 @@
 const JSON_TEXT = Symbol('json text');
-type Serialised = object & { [JSON_TEXT]?: string };
+/** The cached text itself when it is all ASCII; otherwise the text in a one-element array. */
+type Cached = string | [string];
+type Serialised = object & { [JSON_TEXT]?: Cached };
+
+const NON_ASCII = /[^\x00-\x7f]/;
 
 /**
  * The JSON text of a message or a tool's spec, kept while the object lives. A context is sent again
@@ -14,18 +18,46 @@ type Serialised = object & { [JSON_TEXT]?: string };
  * message in every history window) were ephemerons that each major GC had to walk.
  */
 export function jsonText(value: object): string {
+  const text = cached(value);
+  return typeof text === 'string' ? text : text[0];
+}
+
+/**
+ * `[a,b,…]` from the cached texts, and whether every one of them is ASCII. Whether a text is ASCII
+ * is found once, when it is cached: a request body known to be ASCII is encoded without the scan
+ * for its UTF-8 length (asciiBytes), which for a session's 100-message context was a fifth of what
+ * building the body cost.
+ */
+export function jsonArrayText(values: readonly object[]): { text: string; ascii: boolean } {
+  let text = '[';
+  let ascii = true;
+  for (let index = 0; index < values.length; index++) {
+    let part = cached(values[index]!);
+    if (typeof part !== 'string') {
+      ascii = false;
+      part = part[0];
+    }
+    text += index === 0 ? part : `,${part}`;
+  }
+  return { text: `${text}]`, ascii };
+}
+
+export const isAscii = (text: string): boolean => !NON_ASCII.test(text);
+
+/** The UTF-8 bytes of a text known to be ASCII: one byte per character, copied without a scan. */
+export function asciiBytes(text: string): Buffer {
+  const bytes = Buffer.allocUnsafe(text.length);
+  bytes.write(text, 0, 'latin1');
+  return bytes;
+}
+
+function cached(value: object): Cached {
   let text = (value as Serialised)[JSON_TEXT];
   if (text === undefined) {
-    text = JSON.stringify(value);
+    const json = JSON.stringify(value);
+    text = NON_ASCII.test(json) ? [json] : json;
     // An object that cannot take the property (frozen) is serialised on each use instead.
     if (Object.isExtensible(value)) Object.defineProperty(value, JSON_TEXT, { value: text });
   }
   return text;
-}
-
-/** `[a,b,…]` from the cached texts. */
-export function jsonArrayText(values: readonly object[]): string {
-  let json = '[';
-  for (let index = 0; index < values.length; index++) json += index === 0 ? jsonText(values[index]!) : `,${jsonText(values[index]!)}`;
-  return `${json}]`;
 }

@@ -3,7 +3,7 @@ import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
 import { Pool, type Dispatcher } from 'undici';
 import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
-import { jsonArrayText } from './json-text.js';
+import { asciiBytes, isAscii, jsonArrayText } from './json-text.js';
 import { SseDataSplitter } from './sse-data.js';
 import type { AssistantMessage, FinishReason, ModelClient, ModelDelta, ModelRequest, ToolCall, Usage } from './types.js';
 import { mapUpstreamError, retryDelayMs, sleep, UpstreamHttpError, type UpstreamHeaders } from './upstream-errors.js';
@@ -108,7 +108,7 @@ export function chatCompletionsEndpoint(baseUrl: string): { origin: string; path
   return { origin: url.origin, path: `${url.pathname.replace(/\/+$/, '')}/chat/completions${url.search}` };
 }
 
-function requestBody(request: ModelRequest): string {
+function requestBody(request: ModelRequest): Buffer {
   const body: Record<string, unknown> = { model: request.model, stream: request.stream };
   if (request.temperature !== undefined) body.temperature = request.temperature;
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
@@ -116,8 +116,12 @@ function requestBody(request: ModelRequest): string {
   if (request.stream) body.stream_options = { include_usage: true };
   // Messages and tool specs are serialised once each (json-text.ts); `stream` is always in `body`,
   // so it is never empty: `{"messages":[…],"tools":[…],` + the rest.
-  const tools = request.tools.length > 0 ? `"tools":${jsonArrayText(request.tools)},` : '';
-  return `{"messages":${jsonArrayText(request.messages)},${tools}${JSON.stringify(body).slice(1)}`;
+  const messages = jsonArrayText(request.messages);
+  const tools = request.tools.length > 0 ? jsonArrayText(request.tools) : { text: null, ascii: true };
+  const rest = JSON.stringify(body).slice(1);
+  const text = `{"messages":${messages.text},${tools.text === null ? '' : `"tools":${tools.text},`}${rest}`;
+  // Bytes, not text: undici would encode the text with a scan for its UTF-8 length first.
+  return messages.ascii && tools.ascii && isAscii(rest) ? asciiBytes(text) : Buffer.from(text);
 }
 
 function isIdleTimeout(error: unknown): boolean {
