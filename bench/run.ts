@@ -178,9 +178,12 @@ async function main(): Promise<number> {
   const results: BenchResults = { ...partial, checks: targetChecks(partial), scripts: [] };
 
   if (!args['no-scripts']) {
+    // What a stream costs in this run, for scripts that state a cost as a share of it (run-log.bench.ts).
+    const streamCpuMs = findScenario(partial, 'chassis', 'text50', 'sse', 64)?.serverCpuMsPerRequest;
+    const scriptEnv: Record<string, string> = streamCpuMs === undefined ? {} : { STREAM_CPU_MS: streamCpuMs.toFixed(3) };
     for (const file of benchScripts()) {
       log(`bench/${file}:`);
-      const outcome = await runBenchScript(file, date);
+      const outcome = await runBenchScript(file, date, scriptEnv);
       results.scripts.push(outcome);
       log(`  exited ${outcome.exitCode} after ${outcome.seconds.toFixed(1)} s`);
     }

@@ -24,14 +24,14 @@ export function benchScripts(): string[] {
     .sort();
 }
 
-export async function runBenchScript(file: string, date: string): Promise<ScriptOutcome> {
+export async function runBenchScript(file: string, date: string, env: Record<string, string> = {}): Promise<ScriptOutcome> {
   const dir = mkdtempSync(join(tmpdir(), 'chassis-bench-script-'));
   const resultFile = join(dir, 'result.json');
   const started = performance.now();
   const child = spawn(process.execPath, ['--import', 'tsx', join('bench', file)], {
     cwd: repoRoot,
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, BENCH_RESULT_FILE: resultFile, BENCH_DATE: date },
+    env: { ...process.env, ...env, BENCH_RESULT_FILE: resultFile, BENCH_DATE: date },
   });
   let timedOut = false;
   const timer = setTimeout(() => {
