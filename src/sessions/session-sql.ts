@@ -13,21 +13,32 @@ import type { SessionsTable } from './tables.js';
  * long. SQLite has no data-modifying CTEs: there the same work is two statements in one savepoint
  * of a group commit (sqlite-turn-writes.ts), which on an embedded database costs no round trips.
  */
+/**
+ * A statement's text and parameters. The SQLite turn writes run it as it is; Kysely takes it as a
+ * CompiledQuery (`compiled`), which it freezes and gives a random id: work a hot write never needs.
+ */
+export interface SqlQuery {
+  sql: string;
+  parameters: readonly unknown[];
+}
+
+export const compiled = (query: SqlQuery): CompiledQuery => CompiledQuery.raw(query.sql, query.parameters as unknown[]);
+
 export interface SessionSql {
-  get(id: string): CompiledQuery;
-  acquire(id: string, owner: string, now: number, until: number): CompiledQuery;
+  get(id: string): SqlQuery;
+  acquire(id: string, owner: string, now: number, until: number): SqlQuery;
   /** The session row with its lease: who refused a lease, and whether the caller may know. */
-  holder(id: string): CompiledQuery;
-  exists(id: string): CompiledQuery;
-  tail(id: string, limit: number): CompiledQuery;
+  holder(id: string): SqlQuery;
+  exists(id: string): SqlQuery;
+  tail(id: string, limit: number): SqlQuery;
   /** SQLite: the session row only (messages and response follow); PostgreSQL: row, messages and response at once. */
-  create(row: NewSessionRow, messages: readonly string[], response: ResponseRow | null): CompiledQuery;
+  create(row: NewSessionRow, messages: readonly string[], response: ResponseRow | null): SqlQuery;
   /** SQLite: the session update only; PostgreSQL: update, messages and response at once. Returns the updated row. */
-  append(id: string, owner: string, count: number, now: number, changes: RowChanges, messages: readonly string[], response: ResponseRow | null): CompiledQuery;
+  append(id: string, owner: string, count: number, now: number, changes: RowChanges, messages: readonly string[], response: ResponseRow | null): SqlQuery;
   /** SQLite only: the messages of a create or append, numbered from `firstSeq`. */
-  insertMessages(id: string, firstSeq: number, messages: readonly string[], now: number): CompiledQuery;
+  insertMessages(id: string, firstSeq: number, messages: readonly string[], now: number): SqlQuery;
   /** SQLite only: the response of a create or append, at the session's new `nextSeq`. */
-  insertResponse(sessionId: string, nextSeq: number, now: number, response: ResponseRow): CompiledQuery;
+  insertResponse(sessionId: string, nextSeq: number, now: number, response: ResponseRow): SqlQuery;
 }
 
 /** An OpenAI Responses answer written with the turn that produced it (stored-responses.ts reads it). */
@@ -88,7 +99,7 @@ function numbered(text: string): string {
 
 export function sessionSql(dialect: Dialect): SessionSql {
   const q = dialect === 'postgres' ? numbered : (text: string) => text;
-  const raw = (text: string, parameters: readonly unknown[]) => CompiledQuery.raw(text, parameters as unknown[]);
+  const raw = (text: string, parameters: readonly unknown[]): SqlQuery => ({ sql: text, parameters });
   const get = q(`select ${SESSION_COLUMNS} from sessions where id = ?`);
   const acquire = q(
     `update sessions set lease_owner = ?, lease_until = ? where id = ? and (lease_owner is null or lease_until <= ?) returning ${SESSION_COLUMNS}`,

@@ -3,7 +3,7 @@ import { ChassisError } from '../errors.js';
 import type { Database, Tables } from '../db/index.js';
 import { storeUnavailable } from '../errors.js';
 import { jsonText, type ChatMessage } from '../model/index.js';
-import { sessionSql, type HolderRow, type NewSessionRow, type ResponseRow, type SessionRow, type SessionSql } from './session-sql.js';
+import { compiled, sessionSql, type HolderRow, type NewSessionRow, type ResponseRow, type SessionRow, type SessionSql } from './session-sql.js';
 import { SqliteTurnWrites } from './sqlite-turn-writes.js';
 import type { SessionsTable } from './tables.js';
 
@@ -93,7 +93,7 @@ export class SessionStore {
 
   get(id: string): Promise<SessionRecord | undefined> {
     return guard(async () => {
-      const { rows } = await this.db.executeQuery<SessionRow>(this.sql.get(id));
+      const { rows } = await this.db.executeQuery<SessionRow>(compiled(this.sql.get(id)));
       return rows[0] === undefined ? undefined : toRecord(rows[0]);
     });
   }
@@ -113,7 +113,7 @@ export class SessionStore {
     };
     return guard(async () => {
       if (this.sqliteWrites !== undefined) return toRecord(await this.sqliteWrites.create(row, texts, response));
-      const { rows } = await this.db.executeQuery<SessionRow>(this.sql.create(row, texts, response));
+      const { rows } = await this.db.executeQuery<SessionRow>(compiled(this.sql.create(row, texts, response)));
       return toRecord(rows[0]!);
     });
   }
@@ -133,14 +133,14 @@ export class SessionStore {
         if (lease.status === 'held') return { status: 'held', session: toRecord(lease.row) };
         return lease.status === 'busy' ? { status: 'busy', holder: lease.holder } : lease;
       }
-      const found = (await this.db.executeQuery<SessionRow>(this.sql.get(id))).rows[0];
+      const found = (await this.db.executeQuery<SessionRow>(compiled(this.sql.get(id)))).rows[0];
       if (found === undefined) return { status: 'missing' };
       admit(toRecord(found));
       // The holder may let go between the conditional UPDATE and the look at who holds it: then
       // the session is free, so try again rather than answer "busy" with nobody holding it.
       for (let attempt = 0; ; attempt++) {
         const now = Date.now();
-        const { rows } = await this.db.executeQuery<SessionRow>(this.sql.acquire(id, owner, now, now + leaseMs));
+        const { rows } = await this.db.executeQuery<SessionRow>(compiled(this.sql.acquire(id, owner, now, now + leaseMs)));
         if (rows[0] !== undefined) {
           const session = toRecord(rows[0]);
           try {
@@ -152,7 +152,7 @@ export class SessionStore {
           }
           return { status: 'held', session };
         }
-        const current = (await this.db.executeQuery<HolderRow>(this.sql.holder(id))).rows[0];
+        const current = (await this.db.executeQuery<HolderRow>(compiled(this.sql.holder(id)))).rows[0];
         if (current === undefined) return { status: 'missing' };
         const held = current.lease_owner !== null && (current.lease_until ?? 0) > Date.now();
         if (held || attempt >= 2) return { status: 'busy', holder: current.lease_owner };
@@ -200,14 +200,14 @@ export class SessionStore {
       metadata: changes.metadata === undefined ? null : JSON.stringify(changes.metadata),
     };
     const notApplied = async (): Promise<AppendOutcome> => {
-      const { rows } = await this.db.executeQuery(this.sql.exists(id));
+      const { rows } = await this.db.executeQuery(compiled(this.sql.exists(id)));
       return { status: rows.length === 0 ? 'missing' : 'lease_lost' };
     };
     return guard(async () => {
       const row =
         this.sqliteWrites !== undefined
           ? await this.sqliteWrites.append(id, owner, now, rowChanges, texts, response)
-          : (await this.db.executeQuery<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts, response))).rows[0];
+          : (await this.db.executeQuery<SessionRow>(compiled(this.sql.append(id, owner, count, now, rowChanges, texts, response)))).rows[0];
       return row === undefined ? notApplied() : { status: 'appended', session: toRecord(row) };
     });
   }
@@ -215,7 +215,7 @@ export class SessionStore {
   /** The last `limit` messages, oldest first: what a turn sends the model. */
   tail(id: string, limit: number): Promise<ChatMessage[]> {
     return guard(async () => {
-      const { rows } = await this.db.executeQuery<{ message: string }>(this.sql.tail(id, limit));
+      const { rows } = await this.db.executeQuery<{ message: string }>(compiled(this.sql.tail(id, limit)));
       return rows.reverse().map((row) => JSON.parse(row.message) as ChatMessage);
     });
   }

@@ -1,5 +1,5 @@
 import type { SqliteGroupCommit } from '../db/sqlite-group-commit.js';
-import { sessionRowOf, type HolderRow, type NewSessionRow, type ResponseRow, type RowChanges, type SessionRow, type SessionSql } from './session-sql.js';
+import { sessionRowOf, type HolderRow, type NewSessionRow, type ResponseRow, type RowChanges, type SessionRow, type SessionSql, type SqlQuery } from './session-sql.js';
 
 /** Messages per INSERT: 4 parameters each, far below SQLite's 32,766-parameter limit. */
 const INSERT_BATCH = 256;
@@ -58,7 +58,7 @@ export class SqliteTurnWrites {
   }
 
   /** The one session row a write returns, if any (read raw: see SqliteGroupCommit.prepareRows). */
-  private row(query: { sql: string; parameters: readonly unknown[] }): HolderRow | undefined {
+  private row(query: SqlQuery): HolderRow | undefined {
     const values = this.group.prepareRows(query.sql).get(query.parameters) as unknown[] | undefined;
     return values === undefined ? undefined : sessionRowOf(values);
   }
@@ -69,7 +69,7 @@ export class SqliteTurnWrites {
     if (response !== null) this.run(this.sql.insertResponse(id, nextSeq, now, response));
   }
 
-  private run(query: { sql: string; parameters: readonly unknown[] }): void {
+  private run(query: SqlQuery): void {
     this.group.prepare(query.sql).run(query.parameters);
   }
 }
