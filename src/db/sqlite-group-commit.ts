@@ -23,10 +23,11 @@ const RUN_ISOLATED = new Error('a write of the group threw: run the group again,
  * group first runs without savepoints (two statements per write saved); if any write throws, the
  * whole transaction is rolled back and the group runs again with each write in its own savepoint.
  * A write is deterministic in the database's state (statements, and checks that throw), so running
- * it again after the rollback gives the same outcome. Nobody is answered before the transaction that holds their write has committed,
- * so an acknowledged write is as durable as with a transaction of its own. A write is a synchronous
- * function of better-sqlite3 statements (no await inside). The group holds Kysely's one connection
- * (`db.connection().execute`), so it never lands inside a Kysely transaction of another module.
+ * it again after the rollback gives the same outcome. Nobody is answered before the transaction that
+ * holds their write has committed, so an acknowledged write is as durable as with a transaction of
+ * its own. A write is a synchronous function of better-sqlite3 statements (no await inside). The
+ * group holds Kysely's one connection (`db.connection().execute`), so it never lands inside a Kysely
+ * transaction of another module.
  */
 export class SqliteGroupCommit {
   private pending: Pending[] = [];

@@ -3,17 +3,6 @@ import type { Dialect } from '../db/index.js';
 import type { SessionsTable } from './tables.js';
 
 /**
- * The SQL of a session turn (read, lease, commit), written once as text instead of built by Kysely's
- * query builder on every call: building and compiling those queries cost more CPU than running them
- * (issue #13). Everything else in the store keeps the builder. Text is written with `?` and turned
- * into `$n` for PostgreSQL once, here; the SQLite driver reuses one prepared statement per text.
- *
- * On PostgreSQL a commit is one statement (data-modifying CTEs): one round trip and one implicit
- * transaction instead of BEGIN, UPDATE, INSERT, COMMIT, so a pool connection is held a quarter as
- * long. SQLite has no data-modifying CTEs: there the same work is two statements in one savepoint
- * of a group commit (sqlite-turn-writes.ts), which on an embedded database costs no round trips.
- */
-/**
  * A statement's text and parameters. The SQLite turn writes run it as it is; Kysely takes it as a
  * CompiledQuery (`compiled`), which it freezes and gives a random id: work a hot write never needs.
  */
@@ -24,6 +13,17 @@ export interface SqlQuery {
 
 export const compiled = (query: SqlQuery): CompiledQuery => CompiledQuery.raw(query.sql, query.parameters as unknown[]);
 
+/**
+ * The SQL of a session turn (read, lease, commit), written once as text instead of built by Kysely's
+ * query builder on every call: building and compiling those queries cost more CPU than running them
+ * (issue #13). Everything else in the store keeps the builder. Text is written with `?` and turned
+ * into `$n` for PostgreSQL once, here; the SQLite driver reuses one prepared statement per text.
+ *
+ * On PostgreSQL a commit is one statement (data-modifying CTEs): one round trip and one implicit
+ * transaction instead of BEGIN, UPDATE, INSERT, COMMIT, so a pool connection is held a quarter as
+ * long. SQLite has no data-modifying CTEs: there the same work is two statements in one write
+ * of a group commit (sqlite-turn-writes.ts), which on an embedded database costs no round trips.
+ */
 export interface SessionSql {
   get(id: string): SqlQuery;
   acquire(id: string, owner: string, now: number, until: number): SqlQuery;

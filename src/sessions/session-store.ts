@@ -1,11 +1,10 @@
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely } from 'kysely';
 import { ChassisError } from '../errors.js';
 import type { Database, Tables } from '../db/index.js';
 import { storeUnavailable } from '../errors.js';
 import { jsonText, type ChatMessage } from '../model/index.js';
 import { compiled, sessionSql, type HolderRow, type NewSessionRow, type ResponseRow, type SessionRow, type SessionSql } from './session-sql.js';
 import { SqliteTurnWrites } from './sqlite-turn-writes.js';
-import type { SessionsTable } from './tables.js';
 
 export interface AccessLists {
   isPublic: boolean;
@@ -67,7 +66,6 @@ export interface OwnedPageCursor {
   id: string;
 }
 
-
 /** Throws to refuse a caller the session (see `acquire`). */
 export type Admit = (session: SessionRecord) => void;
 
@@ -121,8 +119,8 @@ export class SessionStore {
   /**
    * Takes the session for one run unless another run holds an unexpired lease. `admit` decides
    * whether the caller may have the session at all (it throws to refuse), before anything about
-   * the lease is told and without the caller ever holding it: on SQLite in the same savepoint as
-   * the lease (a refusal rolls it back), on PostgreSQL on the row read first and again on the leased
+   * the lease is told and without the caller ever holding it: on SQLite in the same group-commit
+   * write as the lease (a refusal rolls that write back), on PostgreSQL on the row read first and again on the leased
    * row (a refusal then lets go at once).
    */
   acquire(id: string, owner: string, leaseMs: number, admit: Admit = () => undefined): Promise<LeaseOutcome> {
@@ -186,7 +184,7 @@ export class SessionStore {
 
   /**
    * A turn's commit: appends the messages (and writes `response`, if any), updates the session and
-   * lets go of the lease, atomically (one savepoint on SQLite, one statement on PostgreSQL). It
+   * lets go of the lease, atomically (one group-commit write on SQLite, one statement on PostgreSQL). It
    * applies only while `owner` still holds the lease, so a run whose lease expired and was taken by
    * another can never interleave its messages with the other's.
    */

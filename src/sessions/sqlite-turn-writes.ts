@@ -11,8 +11,8 @@ export type SqliteLease = { status: 'held'; row: SessionRow } | { status: 'busy'
  * A session turn's writes on SQLite — take the lease, create the session, append a turn (with the
  * OpenAI response that names where it ends, if any) — each a synchronous function of cached
  * prepared statements, run by the group commit (one transaction for all the turns that write in the
- * same loop turn, a savepoint each). No promise per statement and
- * no query building: this is the whole database cost of a turn on the embedded default (issue #13).
+ * same loop turn; a write that throws is rolled back alone). No promise per statement and no query
+ * building: this is the whole database cost of a turn on the embedded default (issue #13).
  */
 export class SqliteTurnWrites {
   constructor(
@@ -22,7 +22,7 @@ export class SqliteTurnWrites {
 
   /**
    * Takes the lease unless another run holds it; `admit` sees the row first (the leased one, or the
-   * current one when busy) and throws to refuse: the lease is then rolled back with its savepoint,
+   * current one when busy) and throws to refuse: the group commit then rolls back that write, lease included,
    * so a caller without access never holds — or learns who holds — anyone's session.
    */
   acquire(id: string, owner: string, now: number, until: number, admit: (row: SessionRow) => void): Promise<SqliteLease> {
