@@ -117,11 +117,11 @@ function requestBody(request: ModelRequest): Buffer {
   // Messages and tool specs are serialised once each (json-text.ts); `stream` is always in `body`,
   // so it is never empty: `{"messages":[…],"tools":[…],` + the rest.
   const messages = jsonArrayText(request.messages);
-  const tools = request.tools.length > 0 ? jsonArrayText(request.tools) : { text: null, ascii: true };
+  const tools = request.tools.length > 0 ? jsonArrayText(request.tools) : null;
   const rest = JSON.stringify(body).slice(1);
-  const text = `{"messages":${messages.text},${tools.text === null ? '' : `"tools":${tools.text},`}${rest}`;
+  const text = `{"messages":${messages.text},${tools === null ? '' : `"tools":${tools.text},`}${rest}`;
   // Bytes, not text: undici would encode the text with a scan for its UTF-8 length first.
-  return messages.ascii && tools.ascii && isAscii(rest) ? asciiBytes(text) : Buffer.from(text);
+  return messages.ascii && (tools?.ascii ?? true) && isAscii(rest) ? asciiBytes(text) : Buffer.from(text);
 }
 
 function isIdleTimeout(error: unknown): boolean {
