@@ -91,6 +91,30 @@ describe('continuing a session with the history window on', () => {
     await turn(app, 'u3', sid);
     expect(sentContents()).toEqual(['a1', 'u2', 'a2', 'u3']);
   });
+
+  it('sends each turn exactly its window while the window slides, whatever the previous body held', async () => {
+    // 20 messages: past the size from which a body reuses the previous body's bytes (body-bytes.ts).
+    const app = await instance('slide.db', { SESSION_MAX_MESSAGES: '20' });
+    fake.reset();
+    const answers = Array.from({ length: 16 }, (_, index) => (index % 3 === 1 ? `réponse ${index} ✓` : `a${index}`));
+    fake.script(...answers.map((content) => ({ kind: 'text' as const, content })));
+    const all: string[] = [];
+    let sid: string | undefined;
+    let prompt: string | undefined;
+    for (let index = 0; index < answers.length; index++) {
+      const question = index % 4 === 2 ? `question ${index} — ü` : `u${index}`;
+      // The owner sets (and later changes) the session's system prompt: it comes first, and the history behind it is cut to fit.
+      const system = index % 5 === 3 ? `prompt ${index}` : undefined;
+      prompt = system ?? prompt;
+      const response = await post(`${app.url}/api/v1/agent/completion`, { message: question, ...(sid === undefined ? {} : { session_id: sid }), ...(system === undefined ? {} : { system_prompt: system }) });
+      expect(response.status).toBe(200);
+      sid = (await json(response)).session_id;
+      all.push(question);
+      const window = all.slice(-(prompt === undefined ? 20 : 19));
+      expect(sentContents()).toEqual(prompt === undefined ? window : [prompt, ...window]);
+      all.push(answers[index]!);
+    }
+  });
 });
 
 describe('RecentHistory bounds', () => {

@@ -1,7 +1,7 @@
 const JSON_TEXT = Symbol('json text');
 /** The cached text itself when it is all ASCII; otherwise the text in a one-element array. */
-type Cached = string | [string];
-type Serialised = object & { [JSON_TEXT]?: Cached };
+export type CachedJson = string | [string];
+type Serialised = object & { [JSON_TEXT]?: CachedJson };
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
@@ -18,21 +18,19 @@ const NON_ASCII = /[^\x00-\x7f]/;
  * message in every history window) were ephemerons that each major GC had to walk.
  */
 export function jsonText(value: object): string {
-  const text = cached(value);
+  const text = cachedJson(value);
   return typeof text === 'string' ? text : text[0];
 }
 
 /**
- * `[a,b,…]` from the cached texts, and whether every one of them is ASCII. Whether a text is ASCII
- * is found once, when it is cached: a request body known to be ASCII is encoded without the scan
- * for its UTF-8 length (asciiBytes), which for a session's 100-message context was a fifth of what
- * building the body cost.
+ * `[a,b,…]` from the cached texts, and whether every one of them is ASCII (then the bytes are the
+ * characters, with no scan for the UTF-8 length: see body-bytes.ts).
  */
 export function jsonArrayText(values: readonly object[]): { text: string; ascii: boolean } {
   let text = '[';
   let ascii = true;
   for (let index = 0; index < values.length; index++) {
-    let part = cached(values[index]!);
+    let part = cachedJson(values[index]!);
     if (typeof part !== 'string') {
       ascii = false;
       part = part[0];
@@ -44,14 +42,8 @@ export function jsonArrayText(values: readonly object[]): { text: string; ascii:
 
 export const isAscii = (text: string): boolean => !NON_ASCII.test(text);
 
-/** The UTF-8 bytes of a text known to be ASCII: one byte per character, copied without a scan. */
-export function asciiBytes(text: string): Buffer {
-  const bytes = Buffer.allocUnsafe(text.length);
-  bytes.write(text, 0, 'latin1');
-  return bytes;
-}
-
-function cached(value: object): Cached {
+/** jsonText, and whether the text is ASCII (found once, when it is cached), without an object per call. */
+export function cachedJson(value: object): CachedJson {
   let text = (value as Serialised)[JSON_TEXT];
   if (text === undefined) {
     const json = JSON.stringify(value);

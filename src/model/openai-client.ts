@@ -3,7 +3,8 @@ import { jsonTooDeep, MAX_JSON_DEPTH } from '../json-depth.js';
 import { Pool, type Dispatcher } from 'undici';
 import { ChassisError } from '../errors.js';
 import type { Config } from '../config.js';
-import { asciiBytes, isAscii, jsonArrayText } from './json-text.js';
+import { messagesBody } from './body-bytes.js';
+import { isAscii, jsonArrayText } from './json-text.js';
 import { SseDataSplitter } from './sse-data.js';
 import type { AssistantMessage, FinishReason, ModelClient, ModelDelta, ModelRequest, ToolCall, Usage } from './types.js';
 import { mapUpstreamError, retryDelayMs, sleep, UpstreamHttpError, type UpstreamHeaders } from './upstream-errors.js';
@@ -114,14 +115,12 @@ function requestBody(request: ModelRequest): Buffer {
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
   if (request.responseFormat !== undefined) body.response_format = request.responseFormat;
   if (request.stream) body.stream_options = { include_usage: true };
-  // Messages and tool specs are serialised once each (json-text.ts); `stream` is always in `body`,
-  // so it is never empty: `{"messages":[…],"tools":[…],` + the rest.
-  const messages = jsonArrayText(request.messages);
+  // Messages and tool specs are serialised once each (json-text.ts), and a body reuses the bytes of
+  // the messages it shares with the one sent before it (body-bytes.ts). `stream` is always in
+  // `body`, so it is never empty: `{"messages":[…],"tools":[…],` + the rest.
   const tools = request.tools.length > 0 ? jsonArrayText(request.tools) : null;
   const rest = JSON.stringify(body).slice(1);
-  const text = `{"messages":${messages.text},${tools === null ? '' : `"tools":${tools.text},`}${rest}`;
-  // Bytes, not text: undici would encode the text with a scan for its UTF-8 length first.
-  return messages.ascii && (tools?.ascii ?? true) && isAscii(rest) ? asciiBytes(text) : Buffer.from(text);
+  return messagesBody(request.messages, tools === null ? rest : `"tools":${tools.text},${rest}`, (tools?.ascii ?? true) && isAscii(rest));
 }
 
 function isIdleTimeout(error: unknown): boolean {
