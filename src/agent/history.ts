@@ -10,14 +10,21 @@ import type { ChatMessage } from '../model/types.js';
  * When the system messages alone exceed `max`, they are all that is left.
  */
 export function trimHistory(messages: readonly ChatMessage[], max: number): ChatMessage[] {
-  const others: number[] = [];
-  messages.forEach((message, index) => {
-    if (message.role !== 'system') others.push(index);
-  });
-  const budget = Math.max(0, max - (messages.length - others.length));
-  let first = Math.max(0, others.length - budget);
-  while (first < others.length && messages[others[first]!]!.role === 'tool') first++;
-  if (first === 0) return [...messages];
-  const cut = first < others.length ? others[first]! : messages.length;
-  return messages.filter((message, index) => message.role === 'system' || index >= cut);
+  let systems = 0;
+  for (const message of messages) if (message.role === 'system') systems++;
+  // How many of the others go first, oldest first; then any tool results at the front of what is left.
+  const drop = Math.max(0, messages.length - systems - Math.max(0, max - systems));
+  const kept: ChatMessage[] = [];
+  let dropped = 0;
+  let cut = 0;
+  for (; cut < messages.length; cut++) {
+    const message = messages[cut]!;
+    if (message.role === 'system') kept.push(message);
+    else if (dropped < drop || message.role === 'tool') dropped++;
+    else break;
+  }
+  if (dropped === 0) return [...messages];
+  // One pass over the roles above, and copies of references here: a session turn trims a context
+  // of SESSION_MAX_MESSAGES + 2 messages scattered over the heap (issue #13).
+  return kept.length === 0 ? messages.slice(cut) : kept.concat(messages.slice(cut));
 }
