@@ -21,19 +21,23 @@ export const compiled = (query: SqlQuery): CompiledQuery => CompiledQuery.raw(qu
  *
  * On PostgreSQL a commit is one statement (data-modifying CTEs): one round trip and one implicit
  * transaction instead of BEGIN, UPDATE, INSERT, COMMIT, so a pool connection is held a quarter as
- * long. SQLite has no data-modifying CTEs: there the same work is two statements in one write
- * of a group commit (sqlite-turn-writes.ts), which on an embedded database costs no round trips.
+ * long, and a write returns the row it wrote. SQLite has no data-modifying CTEs: there the same work
+ * is a few statements in one write of a group commit (sqlite-turn-writes.ts), which on an embedded
+ * database costs no round trips, and a write is read back with `get` or `holder` instead of a
+ * RETURNING clause, which SQLite answers through an ephemeral table (a b-tree and its page cache
+ * made and freed for each statement): reading the row back costs less.
  */
 export interface SessionSql {
   get(id: string): SqlQuery;
+  /** Takes the lease if it is free. PostgreSQL: returns the leased row. */
   acquire(id: string, owner: string, now: number, until: number): SqlQuery;
   /** The session row with its lease: who refused a lease, and whether the caller may know. */
   holder(id: string): SqlQuery;
   exists(id: string): SqlQuery;
   tail(id: string, limit: number): SqlQuery;
-  /** SQLite: the session row only (messages and response follow); PostgreSQL: row, messages and response at once. */
+  /** SQLite: the session row only (messages and response follow); PostgreSQL: row, messages and response at once, returning the row. */
   create(row: NewSessionRow, messages: readonly string[], response: ResponseRow | null): SqlQuery;
-  /** SQLite: the session update only; PostgreSQL: update, messages and response at once. Returns the updated row. */
+  /** SQLite: the session update only; PostgreSQL: update, messages and response at once, returning the updated row. */
   append(id: string, owner: string, count: number, now: number, changes: RowChanges, messages: readonly string[], response: ResponseRow | null): SqlQuery;
   /** SQLite only: the messages of a create or append, numbered from `firstSeq`. */
   insertMessages(id: string, firstSeq: number, messages: readonly string[], now: number): SqlQuery;
@@ -101,15 +105,12 @@ export function sessionSql(dialect: Dialect): SessionSql {
   const q = dialect === 'postgres' ? numbered : (text: string) => text;
   const raw = (text: string, parameters: readonly unknown[]): SqlQuery => ({ sql: text, parameters });
   const get = q(`select ${SESSION_COLUMNS} from sessions where id = ?`);
-  const acquire = q(
-    `update sessions set lease_owner = ?, lease_until = ? where id = ? and (lease_owner is null or lease_until <= ?) returning ${SESSION_COLUMNS}`,
-  );
+  const acquire = q('update sessions set lease_owner = ?, lease_until = ? where id = ? and (lease_owner is null or lease_until <= ?)');
   const holder = q(`select ${SESSION_COLUMNS}, lease_owner, lease_until from sessions where id = ?`);
   const exists = q('select id from sessions where id = ?');
   const tail = q('select message from session_messages where session_id = ? order by seq desc limit ?');
   const common = {
     get: (id: string) => raw(get, [id]),
-    acquire: (id: string, owner: string, now: number, until: number) => raw(acquire, [owner, until, id, now]),
     holder: (id: string) => raw(holder, [id]),
     exists: (id: string) => raw(exists, [id]),
     tail: (id: string, limit: number) => raw(tail, [id, limit]),
@@ -135,8 +136,10 @@ export function sessionSql(dialect: Dialect): SessionSql {
     const sqliteOnly = () => {
       throw new Error('PostgreSQL writes messages and responses in the create/append statement');
     };
+    const acquireReturning = `${acquire} returning ${SESSION_COLUMNS}`;
     return {
       ...common,
+      acquire: (id, owner, now, until) => raw(acquireReturning, [owner, until, id, now]),
       create: (row, messages, responseRow) =>
         raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now, messages, ...responseParameters(responseRow)]),
       append: (id, owner, count, now, changes, messages, responseRow) =>
@@ -146,8 +149,6 @@ export function sessionSql(dialect: Dialect): SessionSql {
     };
   }
 
-  const create = `${INSERT_SESSION} returning ${SESSION_COLUMNS}`;
-  const append = `${UPDATE_SESSION} returning ${SESSION_COLUMNS}`;
   const insertResponse = 'insert into openai_responses (id, session_id, next_seq, body, created_at) values (?, ?, ?, ?, ?)';
   // One text per batch size, so each stays one cached prepared statement.
   const inserts = new Map<number, string>();
@@ -161,9 +162,10 @@ export function sessionSql(dialect: Dialect): SessionSql {
   };
   return {
     ...common,
-    create: (row) => raw(create, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now]),
+    acquire: (id, owner, now, until) => raw(acquire, [owner, until, id, now]),
+    create: (row) => raw(INSERT_SESSION, [row.id, row.ownerId, row.systemPrompt, row.model, row.agent, row.metadata, row.count, row.count + 1, row.now, row.now]),
     append: (id, owner, count, now, changes) =>
-      raw(append, [count, count, now, changes.systemPrompt, changes.model, changes.metadata, id, owner]),
+      raw(UPDATE_SESSION, [count, count, now, changes.systemPrompt, changes.model, changes.metadata, id, owner]),
     insertMessages(id, firstSeq, messages, now) {
       const parameters: unknown[] = [];
       messages.forEach((message, index) => parameters.push(id, firstSeq + index, message, now));

@@ -10,9 +10,10 @@ export type SqliteLease = { status: 'held'; row: SessionRow } | { status: 'busy'
 /**
  * A session turn's writes on SQLite — take the lease, create the session, append a turn (with the
  * OpenAI response that names where it ends, if any) — each a synchronous function of cached
- * prepared statements, run by the group commit (one transaction for all the turns that write in the
- * same loop turn; a write that throws is rolled back alone). No promise per statement and no query
- * building: this is the whole database cost of a turn on the embedded default (issue #13).
+ * prepared statements (a write, then the row read back: see SessionSql), run by the group commit
+ * (one transaction for all the turns that write in the same loop turn; a write that throws is
+ * rolled back alone). No promise per statement and no query building: this is the whole database
+ * cost of a turn on the embedded default (issue #13).
  */
 export class SqliteTurnWrites {
   constructor(
@@ -27,22 +28,19 @@ export class SqliteTurnWrites {
    */
   acquire(id: string, owner: string, now: number, until: number, admit: (row: SessionRow) => void): Promise<SqliteLease> {
     return this.group.write(() => {
-      const leased = this.row(this.sql.acquire(id, owner, now, until));
-      if (leased !== undefined) {
-        admit(leased);
-        return { status: 'held', row: leased };
-      }
-      // Inside the write transaction nothing moves: the row read now is the one that refused the lease.
-      const current = this.row(this.sql.holder(id));
-      if (current === undefined) return { status: 'missing' };
-      admit(current);
-      return { status: 'busy', row: current, holder: current.lease_owner };
+      const taken = this.run(this.sql.acquire(id, owner, now, until)) > 0;
+      // Inside the write transaction nothing moves: the row read now is the one leased, or the one that refused the lease.
+      const row = this.row(this.sql.holder(id));
+      if (row === undefined) return { status: 'missing' };
+      admit(row);
+      return taken ? { status: 'held', row } : { status: 'busy', row, holder: row.lease_owner };
     });
   }
 
   create(row: NewSessionRow, texts: readonly string[], response: ResponseRow | null): Promise<SessionRow> {
     return this.group.write(() => {
-      const created = this.row(this.sql.create(row, texts, response))!;
+      this.run(this.sql.create(row, texts, response));
+      const created = this.row(this.sql.get(row.id))!;
       this.insert(row.id, 1, texts, row.now, Number(created.next_seq), response);
       return created;
     });
@@ -51,13 +49,14 @@ export class SqliteTurnWrites {
   /** Undefined when the update matched nothing (the lease is not this owner's, or no session). */
   append(id: string, owner: string, now: number, changes: RowChanges, texts: readonly string[], response: ResponseRow | null): Promise<SessionRow | undefined> {
     return this.group.write(() => {
-      const updated = this.row(this.sql.append(id, owner, texts.length, now, changes, texts, response));
-      if (updated !== undefined) this.insert(id, Number(updated.next_seq) - texts.length, texts, now, Number(updated.next_seq), response);
+      if (this.run(this.sql.append(id, owner, texts.length, now, changes, texts, response)) === 0) return undefined;
+      const updated = this.row(this.sql.get(id))!;
+      this.insert(id, Number(updated.next_seq) - texts.length, texts, now, Number(updated.next_seq), response);
       return updated;
     });
   }
 
-  /** The one session row a write returns, if any (read raw: see SqliteGroupCommit.prepareRows). */
+  /** The session row, if any (read raw: see SqliteGroupCommit.prepareRows). */
   private row(query: SqlQuery): HolderRow | undefined {
     const values = this.group.prepareRows(query.sql).get(query.parameters) as unknown[] | undefined;
     return values === undefined ? undefined : sessionRowOf(values);
@@ -69,7 +68,8 @@ export class SqliteTurnWrites {
     if (response !== null) this.run(this.sql.insertResponse(id, nextSeq, now, response));
   }
 
-  private run(query: SqlQuery): void {
-    this.group.prepare(query.sql).run(query.parameters);
+  /** How many rows the statement changed. */
+  private run(query: SqlQuery): number {
+    return this.group.prepare(query.sql).run(query.parameters).changes;
   }
 }
