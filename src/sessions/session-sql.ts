@@ -1,17 +1,15 @@
-import { CompiledQuery, type Selectable } from 'kysely';
+import type { Selectable } from 'kysely';
 import type { Dialect } from '../db/index.js';
 import type { SessionsTable } from './tables.js';
 
 /**
- * A statement's text and parameters. The SQLite turn writes run it as it is; Kysely takes it as a
- * CompiledQuery (`compiled`), which it freezes and gives a random id: work a hot write never needs.
+ * A statement's text and parameters. The SQLite turn writes run it as it is; the store hands it to
+ * Kysely as a CompiledQuery, which Kysely freezes and gives a random id: work a hot write never needs.
  */
 export interface SqlQuery {
   sql: string;
   parameters: readonly unknown[];
 }
-
-export const compiled = (query: SqlQuery): CompiledQuery => CompiledQuery.raw(query.sql, query.parameters as unknown[]);
 
 /**
  * The SQL of a session turn (read, lease, commit), written once as text instead of built by Kysely's

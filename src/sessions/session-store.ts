@@ -1,9 +1,9 @@
-import type { Kysely } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import { ChassisError } from '../errors.js';
 import type { Database, Tables } from '../db/index.js';
 import { storeUnavailable } from '../errors.js';
 import { jsonText, type ChatMessage } from '../model/index.js';
-import { compiled, sessionSql, type HolderRow, type NewSessionRow, type ResponseRow, type SessionRow, type SessionSql } from './session-sql.js';
+import { sessionSql, type HolderRow, type NewSessionRow, type ResponseRow, type SessionRow, type SessionSql, type SqlQuery } from './session-sql.js';
 import { SqliteTurnWrites } from './sqlite-turn-writes.js';
 
 export interface AccessLists {
@@ -89,10 +89,15 @@ export class SessionStore {
     this.sqliteWrites = database.sqliteWrites === undefined ? undefined : new SqliteTurnWrites(database.sqliteWrites, this.sql);
   }
 
+  /** Runs one of the turn's statements through Kysely (PostgreSQL, and SQLite's reads off the write path). */
+  private async rows<T>(query: SqlQuery): Promise<T[]> {
+    return (await this.db.executeQuery<T>(CompiledQuery.raw(query.sql, query.parameters as unknown[]))).rows;
+  }
+
   get(id: string): Promise<SessionRecord | undefined> {
     return guard(async () => {
-      const { rows } = await this.db.executeQuery<SessionRow>(compiled(this.sql.get(id)));
-      return rows[0] === undefined ? undefined : toRecord(rows[0]);
+      const [row] = await this.rows<SessionRow>(this.sql.get(id));
+      return row === undefined ? undefined : toRecord(row);
     });
   }
 
@@ -111,8 +116,8 @@ export class SessionStore {
     };
     return guard(async () => {
       if (this.sqliteWrites !== undefined) return toRecord(await this.sqliteWrites.create(row, texts, response));
-      const { rows } = await this.db.executeQuery<SessionRow>(compiled(this.sql.create(row, texts, response)));
-      return toRecord(rows[0]!);
+      const [created] = await this.rows<SessionRow>(this.sql.create(row, texts, response));
+      return toRecord(created!);
     });
   }
 
@@ -120,27 +125,29 @@ export class SessionStore {
    * Takes the session for one run unless another run holds an unexpired lease. `admit` decides
    * whether the caller may have the session at all (it throws to refuse), before anything about
    * the lease is told and without the caller ever holding it: on SQLite in the same group-commit
-   * write as the lease (a refusal rolls that write back), on PostgreSQL on the row read first and again on the leased
-   * row (a refusal then lets go at once).
+   * write as the lease (a refusal rolls that write back), on PostgreSQL on the row read first and
+   * again on the leased row (a refusal then lets go at once).
    */
   acquire(id: string, owner: string, leaseMs: number, admit: Admit = () => undefined): Promise<LeaseOutcome> {
     return guard(async () => {
       if (this.sqliteWrites !== undefined) {
         const now = Date.now();
-        const lease = await this.sqliteWrites.acquire(id, owner, now, now + leaseMs, (row) => admit(toRecord(row)));
-        if (lease.status === 'held') return { status: 'held', session: toRecord(lease.row) };
+        // The row admit saw is the leased one when the lease is taken: made into a record once.
+        let seen: SessionRecord | undefined;
+        const lease = await this.sqliteWrites.acquire(id, owner, now, now + leaseMs, (row) => admit((seen = toRecord(row))));
+        if (lease.status === 'held') return { status: 'held', session: seen! };
         return lease.status === 'busy' ? { status: 'busy', holder: lease.holder } : lease;
       }
-      const found = (await this.db.executeQuery<SessionRow>(compiled(this.sql.get(id)))).rows[0];
+      const [found] = await this.rows<SessionRow>(this.sql.get(id));
       if (found === undefined) return { status: 'missing' };
       admit(toRecord(found));
       // The holder may let go between the conditional UPDATE and the look at who holds it: then
       // the session is free, so try again rather than answer "busy" with nobody holding it.
       for (let attempt = 0; ; attempt++) {
         const now = Date.now();
-        const { rows } = await this.db.executeQuery<SessionRow>(compiled(this.sql.acquire(id, owner, now, now + leaseMs)));
-        if (rows[0] !== undefined) {
-          const session = toRecord(rows[0]);
+        const [leased] = await this.rows<SessionRow>(this.sql.acquire(id, owner, now, now + leaseMs));
+        if (leased !== undefined) {
+          const session = toRecord(leased);
           try {
             // Access may have changed between the first read and the lease: decide on the row held.
             admit(session);
@@ -150,7 +157,7 @@ export class SessionStore {
           }
           return { status: 'held', session };
         }
-        const current = (await this.db.executeQuery<HolderRow>(compiled(this.sql.holder(id)))).rows[0];
+        const [current] = await this.rows<HolderRow>(this.sql.holder(id));
         if (current === undefined) return { status: 'missing' };
         const held = current.lease_owner !== null && (current.lease_until ?? 0) > Date.now();
         if (held || attempt >= 2) return { status: 'busy', holder: current.lease_owner };
@@ -198,14 +205,14 @@ export class SessionStore {
       metadata: changes.metadata === undefined ? null : JSON.stringify(changes.metadata),
     };
     const notApplied = async (): Promise<AppendOutcome> => {
-      const { rows } = await this.db.executeQuery(compiled(this.sql.exists(id)));
-      return { status: rows.length === 0 ? 'missing' : 'lease_lost' };
+      const found = await this.rows(this.sql.exists(id));
+      return { status: found.length === 0 ? 'missing' : 'lease_lost' };
     };
     return guard(async () => {
       const row =
         this.sqliteWrites !== undefined
           ? await this.sqliteWrites.append(id, owner, now, rowChanges, texts, response)
-          : (await this.db.executeQuery<SessionRow>(compiled(this.sql.append(id, owner, count, now, rowChanges, texts, response)))).rows[0];
+          : (await this.rows<SessionRow>(this.sql.append(id, owner, count, now, rowChanges, texts, response)))[0];
       return row === undefined ? notApplied() : { status: 'appended', session: toRecord(row) };
     });
   }
@@ -213,7 +220,7 @@ export class SessionStore {
   /** The last `limit` messages, oldest first: what a turn sends the model. */
   tail(id: string, limit: number): Promise<ChatMessage[]> {
     return guard(async () => {
-      const { rows } = await this.db.executeQuery<{ message: string }>(compiled(this.sql.tail(id, limit)));
+      const rows = await this.rows<{ message: string }>(this.sql.tail(id, limit));
       return rows.reverse().map((row) => JSON.parse(row.message) as ChatMessage);
     });
   }
