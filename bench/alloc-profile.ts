@@ -13,10 +13,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
-import { chassisExchange, type Exchange } from './exchanges.js';
+import { closedLoop } from './load.js';
 import { startChassisProcess, startFakeProcess } from './processes.js';
-import { continueExchange, freeList, newSessionExchange, openSessions } from './session-exchanges.js';
+import { modeExchange, profileMode } from './session-exchanges.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,8 +56,7 @@ interface Written {
   profile: { head: ProfileNode; samples: { nodeId: number; size: number }[] };
 }
 
-const mode = args.mode!;
-if (!['stateless', 'new-session', 'continue'].includes(mode)) throw new Error('--mode is stateless, new-session or continue');
+const mode = profileMode(args.mode!);
 const dir = mkdtempSync(join(tmpdir(), 'alloc-profile-'));
 const sampler = join(dir, 'sampler.mjs');
 const out = join(dir, 'profile.json');
@@ -76,22 +74,10 @@ const chassis = await startChassisProcess({
 const finished: number[] = [];
 let written: Written;
 try {
-  let exchange: Exchange = chassisExchange('text50', 'json');
-  if (mode === 'new-session') exchange = newSessionExchange(false);
-  if (mode === 'continue') exchange = continueExchange(false, freeList(await openSessions(chassis.origin, C)));
-  const pool = new Pool(chassis.origin, { connections: C });
-  let stop = false;
-  const workers = Array.from({ length: C }, async () => {
-    while (!stop) {
-      await exchange(pool);
-      finished.push(Date.now());
-    }
-  });
+  const load = closedLoop(chassis.origin, await modeExchange(mode, chassis.origin, 'json', C), C, () => finished.push(Date.now()));
   while (!existsSync(out)) await new Promise((resolve) => setTimeout(resolve, 200));
   await new Promise((resolve) => setTimeout(resolve, 200)); // the file is written at once, but let it land
-  stop = true;
-  await Promise.all(workers);
-  await pool.close();
+  await load.stop();
   written = JSON.parse(readFileSync(out, 'utf8')) as Written;
 } finally {
   await chassis.stop();

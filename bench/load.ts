@@ -215,3 +215,22 @@ export async function steadyLoad(options: { origin: string; exchange: Exchange; 
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `concurrency` workers repeating `exchange` until `stop()`; `done` is told of each exchange that completed. */
+export function closedLoop(origin: string, exchange: Exchange, concurrency: number, done: () => void): { stop(): Promise<void> } {
+  const pool = new Pool(origin, { connections: concurrency });
+  let stopped = false;
+  const workers = Array.from({ length: concurrency }, async () => {
+    while (!stopped) {
+      await exchange(pool);
+      done();
+    }
+  });
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(workers);
+      await pool.close();
+    },
+  };
+}

@@ -15,10 +15,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Pool } from 'undici';
-import { chassisExchange, type Exchange } from './exchanges.js';
+import { closedLoop } from './load.js';
 import { startChassisProcess, startFakeProcess } from './processes.js';
-import { continueExchange, freeList, newSessionExchange, openSessions } from './session-exchanges.js';
+import { modeExchange, profileMode, type ProfileMode } from './session-exchanges.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,37 +37,24 @@ interface Summary {
   bySymbol: Record<string, number>;
 }
 
-async function record(mode: string, seconds: number): Promise<Summary> {
+async function record(mode: ProfileMode, seconds: number): Promise<Summary> {
   const dir = mkdtempSync(join(tmpdir(), 'perf-profile-'));
   const fake = await startFakeProcess('text50');
-  const sessions = mode !== 'stateless';
   const chassis = await startChassisProcess({
     upstreamUrl: fake.url,
     nodeArgs: ['--perf-basic-prof-only-functions'],
-    env: sessions ? { ENABLE_PERSISTENCE: 'true', DATABASE_URL: `sqlite:${join(dir, 'bench.db')}` } : {},
+    env: mode === 'stateless' ? {} : { ENABLE_PERSISTENCE: 'true', DATABASE_URL: `sqlite:${join(dir, 'bench.db')}` },
   });
   const data = join(dir, 'perf.data');
   try {
-    let exchange: Exchange = chassisExchange('text50', 'json');
-    if (mode === 'new-session') exchange = newSessionExchange(false);
-    if (mode === 'continue') exchange = continueExchange(false, freeList(await openSessions(chassis.origin, C)));
-    const pool = new Pool(chassis.origin, { connections: C });
-    let stop = false;
     let completed = 0;
-    const workers = Array.from({ length: C }, async () => {
-      while (!stop) {
-        await exchange(pool);
-        completed++;
-      }
-    });
+    const load = closedLoop(chassis.origin, await modeExchange(mode, chassis.origin, 'json', C), C, () => completed++);
     await new Promise((resolve) => setTimeout(resolve, 2000));
     const before = completed;
     const perf = spawn('perf', ['record', '-F', String(HZ), '-g', '-o', data, '-p', String(chassis.pid), '--', 'sleep', String(seconds)], { stdio: 'ignore' });
     const code = await new Promise<number | null>((resolve) => perf.on('exit', resolve));
     const requests = completed - before;
-    stop = true;
-    await Promise.all(workers);
-    await pool.close();
+    await load.stop();
     if (code !== 0) throw new Error(`perf record exited with ${code}`);
     const report = execFileSync('perf', ['report', '-i', data, '--no-children', '--sort', 'dso,sym', '-g', 'none', '-F', 'sample,dso,sym'], {
       encoding: 'utf8',
@@ -116,8 +102,7 @@ function print(summary: Summary, earlier: Summary | undefined): void {
   for (const row of rows.slice(0, 40)) line(row.key.slice(0, 140), row.now, row.then);
 }
 
-const mode = args.mode!;
-if (!['stateless', 'new-session', 'continue'].includes(mode)) throw new Error('--mode is stateless, new-session or continue');
+const mode = profileMode(args.mode!);
 const summary = await record(mode, Number(args.seconds));
 if (args.out !== undefined) writeFileSync(args.out, JSON.stringify(summary));
 print(summary, args.against === undefined ? undefined : (JSON.parse(readFileSync(args.against, 'utf8')) as Summary));

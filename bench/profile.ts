@@ -9,8 +9,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { summarise, summaryMarkdown, type CpuProfile } from './cpu-profile-summary.js';
-import { chassisExchange, type Exchange, type Transport } from './exchanges.js';
-import { continueExchange, freeList, newSessionExchange, openSessions } from './session-exchanges.js';
+import type { Transport } from './exchanges.js';
+import { modeExchange, profileMode } from './session-exchanges.js';
 import { runLoad } from './load.js';
 import { envFromPairs, repoRoot, startChassisProcess, startFakeProcess } from './processes.js';
 
@@ -27,8 +27,7 @@ const { values: args } = parseArgs({
 const env = envFromPairs(args.env);
 const date = new Date().toISOString().slice(0, 10);
 const resultsDir = join(repoRoot, 'bench', 'results');
-const mode = args.mode;
-if (!['stateless', 'new-session', 'continue'].includes(mode)) throw new Error('--mode is stateless, new-session or continue');
+const mode = profileMode(args.mode);
 if (mode !== 'stateless') env.ENABLE_PERSISTENCE ??= 'true';
 const label = [mode === 'stateless' ? '' : mode, args.label].filter((part) => part !== '').join('-');
 const suffix = label === '' ? '' : `-${label}`;
@@ -43,13 +42,9 @@ async function profileScenario(transport: Transport): Promise<string> {
   });
   try {
     const concurrency = Number(args.concurrency);
-    let exchange: Exchange = chassisExchange('text50', transport);
-    if (mode === 'new-session') exchange = newSessionExchange(transport === 'sse');
-    // One session per worker, each made by one turn first.
-    if (mode === 'continue') exchange = continueExchange(transport === 'sse', freeList(await openSessions(chassis.origin, concurrency)));
     const result = await runLoad({
       origin: chassis.origin,
-      exchange,
+      exchange: await modeExchange(mode, chassis.origin, transport, concurrency),
       concurrency,
       warmupMs: 1000,
       durationMs: Number(args.seconds) * 1000,

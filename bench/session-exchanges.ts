@@ -1,7 +1,7 @@
 // Checked requests in server-side mode (`message` / `session_id`), for the session benchmarks.
 
 import { Pool, type Dispatcher } from 'undici';
-import { ANSWER, WrongAnswer, type Exchange } from './exchanges.js';
+import { ANSWER, chassisExchange, WrongAnswer, type Exchange, type Transport } from './exchanges.js';
 import { sseData } from './sse-frames.js';
 
 export const PROMPT = 'Please answer in fifty words. What is 2 + 2?';
@@ -75,4 +75,23 @@ export async function openSessions(origin: string, count: number): Promise<strin
   } finally {
     await pool.close();
   }
+}
+
+/** The scenarios the profilers (profile.ts, perf-profile.ts, alloc-profile.ts) can load the chassis with. */
+export type ProfileMode = 'stateless' | 'new-session' | 'continue';
+
+export function profileMode(value: string): ProfileMode {
+  if (value !== 'stateless' && value !== 'new-session' && value !== 'continue') throw new Error('--mode is stateless, new-session or continue');
+  return value;
+}
+
+/**
+ * The exchange a profiled scenario repeats: a stateless 1-step turn, a new session each time, or
+ * each of `concurrency` workers continuing its own session (made by one turn first).
+ */
+export async function modeExchange(mode: ProfileMode, origin: string, transport: Transport, concurrency: number): Promise<Exchange> {
+  const stream = transport === 'sse';
+  if (mode === 'new-session') return newSessionExchange(stream);
+  if (mode === 'continue') return continueExchange(stream, freeList(await openSessions(origin, concurrency)));
+  return chassisExchange('text50', transport);
 }
