@@ -8,6 +8,8 @@
 //
 // --mode stateless | new-session | continue (server-side sessions on SQLite in a temp directory).
 // --against prints, per symbol, this run minus an earlier --out file (two scenarios, or two builds).
+// --data keeps perf's recording there, for the callers of one symbol (JavaScript frames by name
+// while /tmp/perf-<pid>.map lasts): perf report -i FILE --no-children -S SYMBOL -G --stdio
 // Needs `perf` (Debian: linux-perf) and kernel.perf_event_paranoid ≤ 2.
 
 import { execFileSync, spawn } from 'node:child_process';
@@ -25,6 +27,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '5' },
     out: { type: 'string' },
     against: { type: 'string' },
+    data: { type: 'string' },
   },
 });
 const HZ = 999;
@@ -45,7 +48,7 @@ async function record(mode: ProfileMode, seconds: number): Promise<Summary> {
     nodeArgs: ['--perf-basic-prof-only-functions'],
     env: mode === 'stateless' ? {} : { ENABLE_PERSISTENCE: 'true', DATABASE_URL: `sqlite:${join(dir, 'bench.db')}` },
   });
-  const data = join(dir, 'perf.data');
+  const data = args.data ?? join(dir, 'perf.data');
   try {
     let completed = 0;
     const load = closedLoop(chassis.origin, await modeExchange(mode, chassis.origin, 'json', C), C, () => completed++);

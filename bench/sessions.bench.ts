@@ -5,7 +5,9 @@
 //   continuing also against the same turn done statelessly (the client sends the 99 messages the
 //   continued sessions give the model at SESSION_MAX_MESSAGES=100);
 // - continuing a session that holds 1,000 messages vs one that holds 10 (c=8);
-// - 64 users each continuing their own session: max and median latency, errors;
+// - 64 users each continuing their own session: max and median latency, errors; beside it the
+//   same measures for the stateless path and for the bare yardstick (bench/bare-server.ts), the
+//   tail any server gets from this harness;
 // - 1,000 clients each opening a new session at once, against 1,000 stateless requests at once;
 //
 // on SQLite (the default) and PostgreSQL (skipped when not reachable at TEST_PG_URL).
@@ -28,7 +30,7 @@ import { Pool } from 'undici';
 import { ANSWER, chassisExchange, type Exchange } from './exchanges.js';
 import { cpuMs } from './proc-stats.js';
 import { median, steadyLoad, type Measured } from './load.js';
-import { repoRoot, startChassisProcess, startFakeProcess } from './processes.js';
+import { repoRoot, startBareProcess, startChassisProcess, startFakeProcess } from './processes.js';
 import { postgresSchema } from './postgres-schema.js';
 import { continueExchange, freeList, newSessionExchange, PROMPT, type SessionSource } from './session-exchanges.js';
 
@@ -159,6 +161,8 @@ async function burst(origin: string, exchange: Exchange, serverPid: number): Pro
 }
 
 type ScenarioName =
+  | 'bare json'
+  | 'bare sse'
   | 'stateless json'
   | 'stateless json, again'
   | 'stateless sse, again'
@@ -175,8 +179,13 @@ type ScenarioName =
 async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder: () => Seeder) {
   const fake = await startFakeProcess('text50');
   const chassis = await startChassisProcess({ upstreamUrl: fake.url, env: { ENABLE_PERSISTENCE: 'true', DATABASE_URL: databaseUrl } });
+  // The yardstick of bare.bench.ts on the same fake: the latency tail this harness gives a server
+  // with no framework, no sessions and no database (three processes share two cores).
+  const bare = await startBareProcess(fake.url);
   const seeds = seeder();
   const runs: Record<ScenarioName, Measured[]> = {
+    'bare json': [],
+    'bare sse': [],
     'stateless json': [],
     'stateless json, again': [],
     'stateless json, 99-msg history': [],
@@ -191,8 +200,8 @@ async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder:
     'continue 1000-msg json': [],
   };
   try {
-    const load = async (scenario: ScenarioName, exchange: Exchange, concurrency: number) => {
-      const measured = await steadyLoad({ origin: chassis.origin, exchange, concurrency, serverPid: chassis.pid, warmupMs, durationMs });
+    const load = async (scenario: ScenarioName, exchange: Exchange, concurrency: number, server: { origin: string; pid: number } = chassis) => {
+      const measured = await steadyLoad({ origin: server.origin, exchange, concurrency, serverPid: server.pid, warmupMs, durationMs });
       runs[scenario].push(measured);
       log(
         `  ${name} ${scenario.padEnd(24)} ${measured.requestsPerSecond.toFixed(0).padStart(5)} req/s  cpu ${measured.cpuMsPerRequest.toFixed(3)} ms/req  ` +
@@ -211,6 +220,7 @@ async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder:
       log(`  repetition ${rep + 1}/${REPS}`);
       for (const stream of [false, true]) {
         const t = stream ? 'sse' : 'json';
+        await load(`bare ${t}`, chassisExchange('text50', stream ? 'sse' : 'json'), C, bare);
         await load(`stateless ${t}`, chassisExchange('text50', stream ? 'sse' : 'json'), C);
         await load(`new session ${t}`, newSessionExchange(stream), C);
         // 64 users, each continuing their own session made for this repetition.
@@ -265,12 +275,16 @@ async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder:
         // The same measures for the stateless path in the same run: what the process and machine do to a tail with no session at all.
         stateless64MaxOverMedian: worstOverMedian('max', 'stateless json', 'stateless sse'),
         stateless64P99OverMedian: worstOverMedian('p99', 'stateless json', 'stateless sse'),
+        // And for the bare yardstick: the floor this harness and machine put under any server's tail.
+        bare64MaxOverMedian: worstOverMedian('max', 'bare json', 'bare sse'),
+        bare64P99OverMedian: worstOverMedian('p99', 'bare json', 'bare sse'),
       },
       burst: { stateless: burstStateless, newSession: burstNew },
       failures: Object.values(runs).flat().reduce((sum, run) => sum + run.failures, 0) + burstStateless.failures + burstNew.failures,
     };
   } finally {
     await seeds.close();
+    await bare.stop();
     await chassis.stop();
     await fake.stop();
   }
@@ -300,6 +314,8 @@ function markdown(results: Record<string, BackendResult>, load: { start: number;
   reference('64 users continuing their own session: p99 / median latency', (r) => r.ratios.continue64P99OverMedian);
   reference('stateless c=64 in the same run: max / median latency', (r) => r.ratios.stateless64MaxOverMedian);
   reference('stateless c=64 in the same run: p99 / median latency', (r) => r.ratios.stateless64P99OverMedian);
+  reference('bare server (bench/bare-server.ts) c=64 in the same run: max / median latency', (r) => r.ratios.bare64MaxOverMedian);
+  reference('bare server c=64 in the same run: p99 / median latency', (r) => r.ratios.bare64P99OverMedian);
   lines.push('', '| scenario | ' + Object.keys(results).map((b) => `${b} CPU ms/req | ${b} req/s | ${b} p50 / p99 / max ms`).join(' | ') + ' |');
   lines.push('|---|' + Object.keys(results).map(() => '---|---|---|').join(''));
   const names = Object.keys(Object.values(results)[0]!.scenarios);
@@ -322,7 +338,7 @@ function markdown(results: Record<string, BackendResult>, load: { start: number;
         `new session ${r.burst.newSession.wallMs.toFixed(0)} ms (${r.burst.newSession.cpuMsPerRequest.toFixed(3)} CPU ms/req); failures ${r.burst.stateless.failures + r.burst.newSession.failures}`,
     );
   }
-  lines.push('', 'Scenarios: c=64 "continue" = 64 users, each continuing their own session (made for the repetition, growing by 2 messages a turn); "10-msg" = 1,500 sessions of 10 messages taken round-robin (each ends near 10 + 2 × turns/1,500); "1000-msg" = 8 sessions of 1,000 messages. SESSION_MAX_MESSAGES is the default 100, so the 1,000-message turn sends the model 100 messages and the 10-message one 11–30.');
+  lines.push('', 'Scenarios: "bare" = the bare yardstick of bare.bench.ts on the same fake upstream (stateless, no framework, no database); c=64 "continue" = 64 users, each continuing their own session (made for the repetition, growing by 2 messages a turn); "10-msg" = 1,500 sessions of 10 messages taken round-robin (each ends near 10 + 2 × turns/1,500); "1000-msg" = 8 sessions of 1,000 messages. SESSION_MAX_MESSAGES is the default 100, so the 1,000-message turn sends the model 100 messages and the 10-message one 11–30.');
   return lines.join('\n');
 }
 
