@@ -4,10 +4,12 @@
 // rate that scavenges pay for). A module given to the chassis with `--import` starts the sampling
 // through the in-process inspector after a warm-up and writes the profile after a few seconds.
 //
-//   npm run build && npx tsx bench/alloc-profile.ts --mode stateless [--who functionName]
+//   npm run build && npx tsx bench/alloc-profile.ts --mode stateless [--who functionName] [--survivors] [--concurrency 64]
 //
 // --mode stateless | new-session | continue (server-side sessions on SQLite in a temp directory).
 // --who prints the call stacks that allocate inside one function.
+// --survivors counts only what outlived a scavenge (dropping what a minor GC collected): the bytes
+// each scavenge copies again or promotes, which set its pause, and which the next major GC marks.
 
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,9 +24,11 @@ const { values: args } = parseArgs({
     mode: { type: 'string', default: 'stateless' },
     seconds: { type: 'string', default: '4' },
     who: { type: 'string' },
+    survivors: { type: 'boolean', default: false },
+    concurrency: { type: 'string', default: '64' },
   },
 });
-const C = 64;
+const C = Number(args.concurrency);
 const WARMUP_MS = 3000;
 
 const SAMPLER = `
@@ -36,7 +40,7 @@ const post = (method, params = {}) => new Promise((resolve, reject) => session.p
 const out = process.env.ALLOC_PROFILE_OUT;
 setTimeout(async () => {
   await post('HeapProfiler.enable');
-  await post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  await post('HeapProfiler.startSampling', { samplingInterval: 512, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: process.env.ALLOC_PROFILE_SURVIVORS !== '1' });
   const started = Date.now();
   setTimeout(async () => {
     const { profile } = await post('HeapProfiler.stopSampling');
@@ -68,6 +72,7 @@ const chassis = await startChassisProcess({
   env: {
     ALLOC_PROFILE_OUT: out,
     ALLOC_PROFILE_MS: String(Number(args.seconds) * 1000),
+    ALLOC_PROFILE_SURVIVORS: args.survivors ? '1' : '0',
     ...(mode === 'stateless' ? {} : { ENABLE_PERSISTENCE: 'true', DATABASE_URL: `sqlite:${join(dir, 'bench.db')}` }),
   },
 });
@@ -111,7 +116,7 @@ for (const sample of written.profile.samples) {
     stacks.set(chain.join(' < '), (stacks.get(chain.join(' < ')) ?? 0) + sample.size);
   }
 }
-process.stdout.write(`${mode}: ${requests} requests in the sampled window, ${(total / requests).toFixed(0)} bytes allocated per request (sampled every 512 bytes)\n`);
+process.stdout.write(`${mode}: ${requests} requests in the sampled window, ${(total / requests).toFixed(0)} bytes ${args.survivors ? 'that outlived a scavenge' : 'allocated'} per request, c=${C} (sampled every 512 bytes)\n`);
 for (const [site, size] of [...bytes].sort((a, b) => b[1] - a[1]).slice(0, 40)) process.stdout.write(`${(size / requests).toFixed(0).padStart(7)}  ${site}\n`);
 for (const [stack, size] of [...stacks].sort((a, b) => b[1] - a[1]).slice(0, 8)) process.stdout.write(`\n${(size / requests).toFixed(0).padStart(7)}  ${stack}\n`);
 process.exit(0);
