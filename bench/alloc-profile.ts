@@ -8,8 +8,9 @@
 //
 // --mode stateless | new-session | continue (server-side sessions on SQLite in a temp directory).
 // --who prints the call stacks that allocate inside one function.
-// --survivors counts only what outlived a scavenge (dropping what a minor GC collected): the bytes
-// each scavenge copies again or promotes, which set its pause, and which the next major GC marks.
+// --survivors counts only what no minor GC collected: what outlived a scavenge (the bytes each
+// scavenge copies again or promotes, which set its pause and which the next major GC marks), and
+// what V8 allocated in the old generation directly (pretenured), which it cannot tell apart.
 
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
