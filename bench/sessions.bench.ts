@@ -220,14 +220,14 @@ async function backend(name: 'sqlite' | 'postgres', databaseUrl: string, seeder:
       log(`  repetition ${rep + 1}/${REPS}`);
       for (const stream of [false, true]) {
         const t = stream ? 'sse' : 'json';
-        await load(`bare ${t}`, chassisExchange('text50', stream ? 'sse' : 'json'), C, bare);
-        await load(`stateless ${t}`, chassisExchange('text50', stream ? 'sse' : 'json'), C);
+        await load(`bare ${t}`, chassisExchange('text50', t), C, bare);
+        await load(`stateless ${t}`, chassisExchange('text50', t), C);
         await load(`new session ${t}`, newSessionExchange(stream), C);
         // 64 users, each continuing their own session made for this repetition.
         const own = await seeds.seed(C, 2);
         await load(`continue ${t}`, continueExchange(stream, freeList(own)), C);
-        await load(`stateless ${t}, again`, chassisExchange('text50', stream ? 'sse' : 'json'), C);
-        await load(`stateless ${t}, 99-msg history`, chassisExchange('text50', stream ? 'sse' : 'json', SAME_HISTORY), C);
+        await load(`stateless ${t}, again`, chassisExchange('text50', t), C);
+        await load(`stateless ${t}, 99-msg history`, chassisExchange('text50', t, SAME_HISTORY), C);
       }
       await load('continue 10-msg json', continueExchange(false, shortSource), C_LONG);
       await load('continue 1000-msg json', continueExchange(false, freeList(long)), C_LONG);
